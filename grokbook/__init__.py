@@ -1,0 +1,14 @@
+"""grokbook: the thin package under the book.
+
+To grok or not to grok (Doshi, Das, He, Gromov, ICLR 2024), reproduced with
+one idea: a sweep is a batch.  K runs are trained as one tensor program.
+"""
+from .data import OPS, Runs, make_runs, split_and_corrupt, task_table
+from .fourier import analytic_accuracy, analytic_solution, ipr_of_vectors, model_ipr, neuron_ipr
+from .models import ACTIVATIONS, BatchedMLP
+from .phases import PHASES, phase, phases
+from .profiles import PROFILES, profile
+from .prune import prune_curve, prune_curves, prune_order
+from .train import Config, Run, SweepResult, evaluate, grid, train
+
+__version__ = "0.1.0"

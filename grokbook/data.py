@@ -1,0 +1,174 @@
+"""Modular-arithmetic tasks, train/test splits and label corruption.
+
+The task is the whole p x p table of a modular operation: pair (m, n) lives at
+index ``m * p + n`` and its true label is ``op(m, n) mod p``.  For ``divide``
+the pairs with n = 0 have no label; they are marked invalid and belong to
+neither the training nor the test set.
+
+A *run* sees the table through masks: which pairs it trains on, which of its
+training labels were chosen for corruption, and which of those really changed
+(a uniformly random label equals the true one with probability 1/p).  K runs
+are K rows of the same masks, so a sweep is a batch.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+OPS = ("add", "subtract", "multiply", "divide")
+
+
+def _check_int(name: str, value, low: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+    return value
+
+
+def check_seed(name: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**31:
+        raise ValueError(f"{name} must be an integer in [0, 2**31), got {value!r}")
+    return value
+
+
+def is_prime(p: int) -> bool:
+    return p >= 2 and all(p % d for d in range(2, int(p**0.5) + 1))
+
+
+def check_task(p, op) -> None:
+    """Raise ValueError unless (p, op) is a task this package can build."""
+    _check_int("p", p, 2)
+    if op not in OPS:
+        raise ValueError(f"op must be one of {OPS}, got {op!r}")
+    if op == "divide" and not is_prime(p):
+        raise ValueError(f"p must be prime for op='divide' (Z_p must be a field), got p={p}")
+
+
+def task_table(p: int, op: str = "add") -> tuple[torch.Tensor, torch.Tensor]:
+    """True labels and validity of every pair of the p x p table.
+
+    Returns ``truth`` (p*p,) int64 and ``valid`` (p*p,) bool, indexed by m*p + n.
+    """
+    check_task(p, op)
+    m = torch.arange(p).repeat_interleave(p)
+    n = torch.arange(p).repeat(p)
+    valid = torch.ones(p * p, dtype=torch.bool)
+    if op == "add":
+        truth = (m + n) % p
+    elif op == "subtract":
+        truth = (m - n) % p
+    elif op == "multiply":
+        truth = (m * n) % p
+    else:  # divide: m * n^(p-2) mod p by Fermat; n = 0 has no answer
+        inverse = torch.tensor([pow(int(b), p - 2, p) if b else 0 for b in range(p)])
+        truth = (m * inverse[n]) % p
+        valid = n != 0
+    return truth, valid
+
+
+def check_fraction(name: str, value, *, closed: bool) -> float:
+    """alpha lives in (0, 1), xi in [0, 1]."""
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number, got {value!r}") from None
+    ok = 0.0 <= value <= 1.0 if closed else 0.0 < value < 1.0
+    if not ok:
+        interval = "[0, 1]" if closed else "(0, 1)"
+        raise ValueError(f"{name} must lie in {interval}, got {value}")
+    return value
+
+
+def split_and_corrupt(p: int, op: str, alpha: float, xi: float, seed: int):
+    """One run's training mask, given labels and corruption masks.
+
+    A fraction ``alpha`` of the valid pairs (rounded) trains; a fraction ``xi``
+    of those training pairs (rounded) gets a label drawn uniformly from [0, p).
+    Everything comes from one CPU generator seeded with ``seed``, so the same
+    seed gives the same split and labels on every machine and in every batch.
+    """
+    alpha = check_fraction("alpha", alpha, closed=False)
+    xi = check_fraction("xi", xi, closed=True)
+    check_seed("data_seed", seed)
+    truth, valid = task_table(p, op)
+    pairs = valid.nonzero().squeeze(1)
+    n_train = round(alpha * len(pairs))
+    if not 1 <= n_train < len(pairs):
+        raise ValueError(
+            f"alpha={alpha} leaves {n_train} of {len(pairs)} pairs for training; "
+            "alpha must leave at least one training and one test pair"
+        )
+    g = torch.Generator().manual_seed(seed)
+    train_idx = pairs[torch.randperm(len(pairs), generator=g)[:n_train]]
+    n_corrupt = round(xi * n_train)
+    corrupt_idx = train_idx[torch.randperm(n_train, generator=g)[:n_corrupt]]
+    random_labels = torch.randint(0, p, (n_corrupt,), generator=g)
+
+    train = torch.zeros(p * p, dtype=torch.bool)
+    train[train_idx] = True
+    corrupted = torch.zeros(p * p, dtype=torch.bool)
+    corrupted[corrupt_idx] = True
+    labels = truth.clone()
+    labels[corrupt_idx] = random_labels
+    return train, labels, corrupted
+
+
+@dataclass
+class Runs:
+    """The data side of K runs over one task: masks and labels of shape (K, p*p).
+
+    ``labels`` are the labels as given (corrupted where ``corrupted``; the truth
+    on test pairs, which are never corrupted).  ``changed`` marks the corrupted
+    pairs whose label really differs from the truth: the examples that can
+    only be fitted by memorizing.
+    """
+
+    p: int
+    op: str
+    truth: torch.Tensor  # (P,) int64
+    valid: torch.Tensor  # (P,) bool
+    train: torch.Tensor  # (K, P) bool
+    labels: torch.Tensor  # (K, P) int64
+    corrupted: torch.Tensor  # (K, P) bool
+
+    @property
+    def changed(self) -> torch.Tensor:
+        return self.corrupted & (self.labels != self.truth)
+
+    @property
+    def test(self) -> torch.Tensor:
+        return self.valid & ~self.train
+
+    @property
+    def clean(self) -> torch.Tensor:
+        """Training pairs whose given label is the true one."""
+        return self.train & ~self.changed
+
+    def __len__(self) -> int:
+        return self.train.shape[0]
+
+    def select(self, index) -> "Runs":
+        """A subset of the runs (a slice, a list of run indices or a bool mask)."""
+        return Runs(self.p, self.op, self.truth, self.valid,
+                    self.train[index], self.labels[index], self.corrupted[index])
+
+    def to(self, device) -> "Runs":
+        return Runs(self.p, self.op, *(t.to(device) for t in
+                    (self.truth, self.valid, self.train, self.labels, self.corrupted)))
+
+
+def make_runs(p: int, op: str, alphas, xis, seeds) -> Runs:
+    """Stack the splits of K runs; ``alphas``, ``xis``, ``seeds`` have length K."""
+    if not len(alphas) == len(xis) == len(seeds):
+        raise ValueError("alphas, xis and seeds must have the same length")
+    if len(alphas) == 0:
+        raise ValueError("at least one run is needed")
+    truth, valid = task_table(p, op)
+    parts = [split_and_corrupt(p, op, a, x, s) for a, x, s in zip(alphas, xis, seeds)]
+    train, labels, corrupted = (torch.stack(t) for t in zip(*parts))
+    return Runs(p, op, truth, valid, train, labels, corrupted)
+
+
+def pair_inputs(p: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(m, n) of every table index, each (p*p,) int64."""
+    return torch.arange(p).repeat_interleave(p), torch.arange(p).repeat(p)

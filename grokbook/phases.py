@@ -1,0 +1,54 @@
+"""The paper's phases (Appendix C), from final train and test accuracy.
+
+Accuracies are fractions in [0, 1]; train accuracy is measured against the
+labels as given (corrupted ones included).  With a threshold of 90%:
+
+    test >= 0.9, train >= 0.9                     Coexistence
+    test >= 0.9, 1.05 - xi <= train < 0.9         Partial Inversion
+    test >= 0.9, train < 1.05 - xi                Full Inversion
+    test <  0.9, train >= 0.9                     Memorization
+    test <  0.9, train <  0.9                     Forgetting / Confusion
+
+Full inversion is the network predicting the *true* label of (nearly) every
+corrupted example, so train accuracy falls to about 1 - xi; the 0.05 margin
+absorbs the corrupted labels that are right by chance and a few stragglers.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .data import check_fraction
+
+COEXISTENCE = "Coexistence"
+PARTIAL_INVERSION = "Partial Inversion"
+FULL_INVERSION = "Full Inversion"
+MEMORIZATION = "Memorization"
+FORGETTING = "Forgetting / Confusion"
+PHASES = (COEXISTENCE, PARTIAL_INVERSION, FULL_INVERSION, MEMORIZATION, FORGETTING)
+THRESHOLD = 0.9
+
+
+def phase(train_acc: float, test_acc: float, xi: float) -> str:
+    """The phase of one run."""
+    train_acc = check_fraction("train_acc", train_acc, closed=True)
+    test_acc = check_fraction("test_acc", test_acc, closed=True)
+    xi = check_fraction("xi", xi, closed=True)
+    if test_acc >= THRESHOLD:
+        if train_acc >= THRESHOLD:
+            return COEXISTENCE
+        return PARTIAL_INVERSION if train_acc >= 1.05 - xi else FULL_INVERSION
+    return MEMORIZATION if train_acc >= THRESHOLD else FORGETTING
+
+
+def phases(train_acc, test_acc, xi) -> np.ndarray:
+    """Vectorised ``phase`` over arrays (or pandas columns) of equal length."""
+    return np.array([phase(a, b, x) for a, b, x in
+                     np.broadcast(np.asarray(train_acc), np.asarray(test_acc), np.asarray(xi))],
+                    dtype=object)
+
+
+def phase_code(name: str) -> int:
+    """Index of a phase in PHASES (for colour maps)."""
+    if name not in PHASES:
+        raise ValueError(f"phase must be one of {PHASES}, got {name!r}")
+    return PHASES.index(name)

@@ -1,0 +1,69 @@
+"""Pruning neurons by IPR order, without retraining (the paper's Fig. 2).
+
+Removing neuron k zeroes its output (U_k, V_k and W_:k drop out of the sum),
+done with a neuron mask so the trained weights are never touched.  The
+fractions of a pruning curve are evaluated as one batch: F copies of a run,
+copy f missing its first round(f N) neurons in the chosen order.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .data import check_fraction, check_seed
+from .fourier import model_ipr
+from .models import BatchedMLP
+from .train import evaluate
+
+ORDERS = ("low", "high", "random")
+
+
+def prune_order(ipr: torch.Tensor, order: str, seed: int = 0) -> torch.Tensor:
+    """Neuron indices in pruning order: lowest IPR first, highest first, or random."""
+    if order not in ORDERS:
+        raise ValueError(f"order must be one of {ORDERS}, got {order!r}")
+    if order == "random":
+        check_seed("seed", seed)
+        return torch.randperm(len(ipr), generator=torch.Generator().manual_seed(seed))
+    return torch.argsort(ipr.cpu(), descending=(order == "high"), stable=True)
+
+
+def prune_masks(ipr: torch.Tensor, fractions, order: str, seed: int = 0) -> torch.Tensor:
+    """(F, N) masks: row f keeps all but the first round(f N) neurons of the order."""
+    fractions = [check_fraction("fraction", f, closed=True) for f in fractions]
+    ranked = prune_order(ipr, order, seed)
+    N = len(ipr)
+    masks = torch.ones(len(fractions), N)
+    for row, f in enumerate(fractions):
+        masks[row, ranked[: round(f * N)]] = 0.0
+    return masks
+
+
+def prune_curve(model: BatchedMLP, data, run: int = 0, *, order: str = "low",
+                fractions=np.linspace(0, 1, 21), seed: int = 0, loss: str = "mse") -> pd.DataFrame:
+    """Accuracies of run ``run`` with a growing fraction of its neurons pruned.
+
+    Returns one row per fraction: fraction, n_pruned and the metrics of
+    ``grokbook.train.evaluate`` (train, test, corrupted, clean accuracy...).
+    """
+    if not 0 <= run < model.K:
+        raise ValueError(f"run must lie in [0, {model.K}), got {run}")
+    ipr = model_ipr(model)[run]
+    masks = prune_masks(ipr, fractions, order, seed)
+    F = len(masks)
+    single = model.select([run] * F).eval()
+    masks = masks.to(device=single.U.device, dtype=single.U.dtype)
+    metrics = evaluate(single, data.select([run] * F).to(single.U.device), loss=loss,
+                       neuron_mask=masks)
+    df = pd.DataFrame({k: v.double().cpu().numpy() for k, v in metrics.items()})
+    df.insert(0, "n_pruned", (masks == 0).sum(1).cpu().numpy())
+    df.insert(0, "fraction", np.asarray(fractions, dtype=float))
+    df.insert(0, "order", order)
+    return df
+
+
+def prune_curves(model: BatchedMLP, data, run: int = 0, *, orders=ORDERS, **kw) -> pd.DataFrame:
+    """``prune_curve`` for several orders, stacked."""
+    return pd.concat([prune_curve(model, data, run, order=o, **kw) for o in orders],
+                     ignore_index=True)

@@ -1,0 +1,421 @@
+"""The engine: K runs, one tensor program.
+
+A *run* is one (alpha, xi, lr, weight decay, dropout, seeds) point; a *sweep*
+is a list of runs that share the task and the architecture (a ``Config``).
+``train(runs, config)`` trains them all at once: weights (K, ...), per-run
+masks and labels, per-run hyper-parameter vectors broadcast over K, and a
+per-run loss whose sum has exactly each run's own gradient.  A single run is
+just K = 1.  If K runs do not fit in memory they are trained in chunks; every
+source of randomness is per run, so the chunking never changes a number.
+"""
+from __future__ import annotations
+
+import itertools
+import math
+import time
+from dataclasses import asdict, dataclass, fields
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+
+from .data import Runs, check_fraction, check_seed, check_task, make_runs
+from .fourier import model_ipr
+from .models import BatchedMLP, check_activation
+from .phases import phases
+
+LOSSES = ("mse", "cross_entropy")
+METRICS = ("loss", "test_loss", "train_acc", "test_acc", "corrupt_acc", "corrupt_true_acc",
+           "clean_acc", "mean_ipr", "weight_norm")
+
+
+def _positive_int(name, value):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+
+
+@dataclass(frozen=True)
+class Config:
+    """What all runs of a sweep share: the task, the architecture, the schedule."""
+
+    p: int = 97
+    op: str = "add"
+    width: int = 500
+    activation: str = "quadratic"
+    batchnorm: bool = False
+    batch_size: int | None = None  # None: full batch
+    steps: int = 2000
+    loss: str = "mse"
+    init_std: float | None = None  # None: the paper's (16 N)^(-1/3)
+    betas: tuple = (0.9, 0.98)
+    eps: float = 1e-8
+    log_every: int = 20
+
+    def __post_init__(self):
+        check_task(self.p, self.op)
+        _positive_int("width", self.width)
+        check_activation(self.activation)
+        if self.batch_size is not None:
+            _positive_int("batch_size", self.batch_size)
+        _positive_int("steps", self.steps)
+        if self.loss not in LOSSES:
+            raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
+        if self.init_std is not None and not (self.init_std > 0 and math.isfinite(self.init_std)):
+            raise ValueError(f"init_std must be a positive number, got {self.init_std!r}")
+        b1, b2 = self.betas
+        if not (0 <= b1 < 1 and 0 <= b2 < 1):
+            raise ValueError(f"betas must each lie in [0, 1), got {self.betas}")
+        if not self.eps > 0:
+            raise ValueError(f"eps must be > 0, got {self.eps}")
+        _positive_int("log_every", self.log_every)
+
+
+@dataclass(frozen=True)
+class Run:
+    """One run's own settings."""
+
+    alpha: float = 0.5
+    xi: float = 0.35
+    lr: float = 0.01
+    wd: float = 0.0
+    dropout: float = 0.0
+    data_seed: int = 0
+    model_seed: int = 0
+
+    def __post_init__(self):
+        check_fraction("alpha", self.alpha, closed=False)
+        check_fraction("xi", self.xi, closed=True)
+        if not (isinstance(self.lr, (int, float)) and 0 < self.lr < math.inf):
+            raise ValueError(f"lr must be a positive number, got {self.lr!r}")
+        if not (isinstance(self.wd, (int, float)) and 0 <= self.wd < math.inf):
+            raise ValueError(f"wd must be a number >= 0, got {self.wd!r}")
+        if not (isinstance(self.dropout, (int, float)) and 0 <= self.dropout < 1):
+            raise ValueError(f"dropout must lie in [0, 1), got {self.dropout!r}")
+        check_seed("data_seed", self.data_seed)
+        check_seed("model_seed", self.model_seed)
+
+
+RUN_FIELDS = tuple(f.name for f in fields(Run))
+
+
+def grid(**values) -> list[Run]:
+    """The Cartesian product of the given per-run settings, e.g. ``grid(wd=[0, 5, 15, 20])``.
+
+    ``seed=[...]`` sets data_seed and model_seed together.  Unnamed settings keep
+    the defaults of ``Run`` (the paper's alpha 0.5, xi 0.35, lr 0.01).
+    """
+    if "seed" in values:
+        if "data_seed" in values or "model_seed" in values:
+            raise ValueError("give either seed or data_seed/model_seed, not both")
+        seeds = values.pop("seed")
+        values["_seed"] = seeds
+    for name in values:
+        if name not in RUN_FIELDS and name != "_seed":
+            raise ValueError(f"unknown run setting {name!r}; choose from {RUN_FIELDS + ('seed',)}")
+    names = list(values)
+    lists = [v if isinstance(v, (list, tuple, np.ndarray)) else [v] for v in values.values()]
+    for name, vals in zip(names, lists):
+        if len(vals) == 0:
+            raise ValueError(f"{name.lstrip('_')} needs at least one value")
+    runs = []
+    for combo in itertools.product(*lists):
+        kw = dict(zip(names, combo))
+        if "_seed" in kw:
+            s = kw.pop("_seed")
+            kw["data_seed"] = kw["model_seed"] = s
+        kw = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in kw.items()}
+        runs.append(Run(**kw))
+    return runs
+
+
+# ----------------------------------------------------------------------------- optimizer
+class BatchedAdamW:
+    """AdamW over tensors whose leading dim is the run, with per-run lr and wd (K,).
+
+    PyTorch's decoupled convention: every step w <- w (1 - lr wd), then the Adam
+    update.  The paper's weight decays 0 / 5 / 15 / 20 are in this convention.
+    """
+
+    def __init__(self, params, lr, wd, betas=(0.9, 0.98), eps=1e-8):
+        self.params = list(params)
+        self.lr, self.wd, self.betas, self.eps = lr, wd, betas, eps
+        self.exp_avg = [torch.zeros_like(p) for p in self.params]
+        self.exp_avg_sq = [torch.zeros_like(p) for p in self.params]
+        self.t = 0
+
+    @torch.no_grad()
+    def step(self):
+        self.t += 1
+        b1, b2 = self.betas
+        bc1, bc2 = 1 - b1 ** self.t, 1 - b2 ** self.t
+        for p, m, v in zip(self.params, self.exp_avg, self.exp_avg_sq):
+            shape = (-1,) + (1,) * (p.dim() - 1)
+            lr, wd = self.lr.view(shape), self.wd.view(shape)
+            p.mul_(1 - lr * wd)
+            m.lerp_(p.grad, 1 - b1)
+            v.mul_(b2).addcmul_(p.grad, p.grad, value=1 - b2)
+            denom = (v.sqrt() / math.sqrt(bc2)).add_(self.eps)
+            p.sub_((lr / bc1) * m / denom)
+            p.grad = None
+
+
+# ----------------------------------------------------------------------------- losses and metrics
+def example_loss(out: torch.Tensor, labels: torch.Tensor, loss: str) -> torch.Tensor:
+    """Per-example loss (K, B) of outputs (K, B, p) against integer labels (K, B).
+
+    MSE is against one-hot targets, averaged over the p outputs (the paper's).
+    """
+    if loss == "mse":
+        return ((out - F.one_hot(labels, out.shape[-1]).to(out.dtype)) ** 2).mean(-1)
+    return F.cross_entropy(out.transpose(1, 2), labels, reduction="none")
+
+
+def _masked_mean(values, mask):
+    """Mean over each run's masked entries; NaN where a run's mask is empty."""
+    mask = mask.to(values.dtype)
+    return (values * mask).sum(1) / mask.sum(1)
+
+
+@torch.no_grad()
+def evaluate(model: BatchedMLP, data: Runs, *, loss: str = "mse", neuron_mask=None) -> dict:
+    """Eval-mode metrics of K runs on the whole table, each a (K,) tensor.
+
+    train_acc is against the labels as given; test_acc against the truth;
+    corrupt_acc / corrupt_true_acc are on the *changed* training examples
+    (label really differs) against the given / the true label; clean_acc is
+    on the other training examples.  An empty set gives NaN.
+    """
+    was_training = model.training
+    model.eval()
+    out = model(neuron_mask=neuron_mask)
+    model.train(was_training)
+    pred = out.argmax(-1)
+    given = (pred == data.labels).to(out.dtype)
+    true = (pred == data.truth).to(out.dtype)
+    per_example = example_loss(out, data.labels, loss)
+    changed = data.changed
+    return {
+        "loss": _masked_mean(per_example, data.train),
+        "test_loss": _masked_mean(per_example, data.test),
+        "train_acc": _masked_mean(given, data.train),
+        "test_acc": _masked_mean(true, data.test),
+        "corrupt_acc": _masked_mean(given, changed),
+        "corrupt_true_acc": _masked_mean(true, changed),
+        "clean_acc": _masked_mean(given, data.clean),
+    }
+
+
+def minibatch_index(train: torch.Tensor, seeds: torch.Tensor, step: int, batch_size: int):
+    """(K, B) indices of B distinct training pairs per run, fresh every step.
+
+    A counter-based hash of (run seed, step, pair) ranks the pairs, so run k's
+    batches depend on nothing but its own seed -- not on K, the chunking, or
+    the device -- and the reference loop can replay them exactly.
+    """
+    P = train.shape[1]
+    M = 0xFFFFFFFF
+    idx = torch.arange(P, device=train.device, dtype=torch.int64)
+    x = ((seeds.to(train.device)[:, None] * 0x27D4EB2F) & M) ^ ((step * 0x165667B1) & M)
+    x = (x + ((idx[None, :] * 0x61C88647) & M)) & M
+    for mult in (0x7FEB352D, 0x2C1B3C6D):  # a lowbias32-style mix; products stay below 2**63
+        x = x ^ (x >> 16)
+        x = (x * mult) & M
+    x = x ^ (x >> 15)
+    key = torch.where(train, x, torch.full_like(x, M + 1))
+    return key.argsort(dim=1, stable=True)[:, :batch_size]
+
+
+def _generators(seeds, device):
+    """Per-run dropout generators on ``device`` (streams differ from the init's)."""
+    return [torch.Generator(device=device).manual_seed(int(s) * 1_000_003 + 12_345) for s in seeds]
+
+
+# ----------------------------------------------------------------------------- the engine
+@dataclass
+class SweepResult:
+    """What ``train`` returns.
+
+    ``runs``: one row per run (its settings, final metrics, phase);
+    ``history``: tidy, one row per run per logged step;
+    ``model``: the final weights of all runs (CPU), ``data``: their masks (CPU).
+    """
+
+    config: Config
+    runs: pd.DataFrame
+    history: pd.DataFrame
+    model: BatchedMLP | None
+    data: Runs
+    seconds: float
+    device: str
+
+    def ipr(self) -> torch.Tensor:
+        """(K, N) IPR of every neuron of every run."""
+        if self.model is None:
+            raise ValueError("this result kept no model (keep_model=False)")
+        return model_ipr(self.model)
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' was asked for but no CUDA GPU is available")
+    return device
+
+
+def bytes_per_run(config: Config, dtype=torch.float32) -> int:
+    """Rough peak memory of one run during training or evaluation (hidden tensors dominate)."""
+    P, N, size = config.p ** 2, config.width, torch.finfo(dtype).bits // 8
+    rows = P if config.batch_size is None else config.batch_size
+    train_bytes = 6 * rows * N * size + 4 * rows * config.p * size
+    eval_bytes = 2 * P * N * size + 4 * P * config.p * size
+    return max(train_bytes, eval_bytes) + 12 * N * config.p * size
+
+
+def chunk_size(config: Config, device: torch.device, max_memory_gb: float | None, dtype) -> int:
+    """How many runs fit at once in ``max_memory_gb`` (default: 70% of free GPU memory, 4 GB on CPU)."""
+    if max_memory_gb is None:
+        budget = 0.7 * torch.cuda.mem_get_info(device)[0] if device.type == "cuda" else 4 * 2**30
+    else:
+        if not max_memory_gb > 0:
+            raise ValueError(f"max_memory_gb must be > 0, got {max_memory_gb}")
+        budget = max_memory_gb * 2**30
+    return max(1, int(budget // bytes_per_run(config, dtype)))
+
+
+def train(runs, config: Config = Config(), *, device="auto", dtype=torch.float32,
+          max_memory_gb: float | None = None, progress: bool = True,
+          keep_model: bool = True) -> SweepResult:
+    """Train every run in ``runs`` (a list of ``Run``; see ``grid``) under ``config``."""
+    if isinstance(runs, Run):
+        runs = [runs]
+    runs = list(runs)
+    if not runs or not all(isinstance(r, Run) for r in runs):
+        raise ValueError("runs must be a non-empty list of Run (see grokbook.grid)")
+    if not isinstance(config, Config):
+        raise ValueError(f"config must be a grokbook.Config, got {type(config).__name__}")
+    if dtype not in (torch.float32, torch.float64):
+        raise ValueError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
+    device = resolve_device(device)
+    data = make_runs(config.p, config.op, [r.alpha for r in runs], [r.xi for r in runs],
+                     [r.data_seed for r in runs])
+    if config.batch_size is not None:
+        smallest = int(data.train.sum(1).min())
+        if config.batch_size > smallest:
+            raise ValueError(f"batch_size must be <= the smallest training set ({smallest} pairs "
+                             f"here), got {config.batch_size}")
+
+    K = len(runs)
+    size = chunk_size(config, device, max_memory_gb, dtype)
+    n_logs = len(range(0, config.steps, config.log_every)) + 1
+    bar = _progress(K * config.steps, progress, f"{K} run{'s' * (K > 1)} on {device.type}")
+    start = time.perf_counter()
+    histories, models = [], []
+    for lo in range(0, K, size):
+        chunk = slice(lo, min(K, lo + size))
+        model, logs = _train_chunk(runs[chunk], data.select(chunk), config, device, dtype, bar)
+        histories.append(logs)
+        if keep_model:
+            models.append(model.cpu())
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    seconds = time.perf_counter() - start
+    if bar is not None:
+        bar.close()
+
+    history = _history_frame(histories, n_logs)
+    runs_df = _runs_frame(runs, data, history, config)
+    model = _concat_models(models) if keep_model else None
+    return SweepResult(config, runs_df, history, model, data, seconds, str(device))
+
+
+def _train_chunk(runs, data: Runs, config: Config, device, dtype, bar):
+    data = data.to(device)
+    model_seeds = [r.model_seed for r in runs]
+    model = BatchedMLP.init(config.p, config.width, model_seeds, std=config.init_std,
+                            activation=config.activation, batchnorm=config.batchnorm,
+                            device=device, dtype=dtype).train()
+    vec = lambda name: torch.tensor([getattr(r, name) for r in runs], device=device, dtype=dtype)
+    rates = vec("dropout")
+    opt = BatchedAdamW(model.parameters(), vec("lr"), vec("wd"), config.betas, config.eps)
+    gens = _generators(model_seeds, device) if bool((rates > 0).any()) else None
+    seeds = torch.tensor(model_seeds, device=device)
+    train_f = data.train.to(dtype)
+    n_train = train_f.sum(1)
+
+    logs = []
+    for step in range(config.steps + 1):
+        if step % config.log_every == 0 or step == config.steps:
+            logs.append((step, _log(model, data, config)))
+        if step == config.steps:
+            break
+        if config.batch_size is None:
+            out = model(dropout=rates, generators=gens, bn_weights=train_f)
+            loss = (example_loss(out, data.labels, config.loss) * train_f).sum(1) / n_train
+        else:
+            index = minibatch_index(data.train, seeds, step, config.batch_size)
+            out = model(index, dropout=rates, generators=gens)
+            loss = example_loss(out, data.labels.gather(1, index), config.loss).mean(1)
+        loss.sum().backward()  # sum over runs: each run gets exactly its own gradient
+        opt.step()
+        if bar is not None and (step + 1) % 10 == 0:
+            bar.update(10 * len(runs))
+    if bar is not None:
+        bar.update((config.steps % 10) * len(runs))
+    return model.eval(), logs
+
+
+def _log(model, data, config):
+    metrics = evaluate(model, data, loss=config.loss)
+    metrics["mean_ipr"] = model_ipr(model).mean(1)
+    metrics["weight_norm"] = model.weight_norm()
+    return torch.stack([metrics[m] for m in METRICS]).double().cpu()  # (metrics, K)
+
+
+def _history_frame(histories, n_logs) -> pd.DataFrame:
+    frames, offset = [], 0
+    for logs in histories:
+        steps = np.array([s for s, _ in logs])
+        values = torch.stack([v for _, v in logs]).numpy()  # (T, metrics, K)
+        T, _, K = values.shape
+        frame = pd.DataFrame({"run": np.tile(np.arange(offset, offset + K), T),
+                              "step": np.repeat(steps, K)})
+        for i, name in enumerate(METRICS):
+            frame[name] = values[:, i, :].reshape(-1)
+        frames.append(frame)
+        offset += K
+    return pd.concat(frames).sort_values(["run", "step"], kind="stable").reset_index(drop=True)
+
+
+def _runs_frame(runs, data: Runs, history: pd.DataFrame, config: Config) -> pd.DataFrame:
+    df = pd.DataFrame([asdict(r) for r in runs])
+    df.insert(0, "run", np.arange(len(runs)))
+    df["n_train"] = data.train.sum(1).numpy()
+    df["n_changed"] = data.changed.sum(1).numpy()
+    final = history[history.step == config.steps].set_index("run")
+    for name in METRICS:
+        df[name] = final.loc[df.run, name].to_numpy()
+    df["phase"] = phases(df.train_acc, df.test_acc, df.xi)
+    return df
+
+
+def _concat_models(models):
+    if len(models) == 1:
+        return models[0]
+    first = models[0]
+    out = BatchedMLP(*(torch.cat([getattr(m, n).detach() for m in models]) for n in "UVW"),
+                     activation=first.activation, batchnorm=first.batchnorm)
+    if first.batchnorm:
+        with torch.no_grad():
+            for name in ("gamma", "beta", "running_mean", "running_var"):
+                getattr(out, name).copy_(torch.cat([getattr(m, name) for m in models]))
+    return out.eval()
+
+
+def _progress(total, enabled, desc):
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+    return tqdm(total=total, desc=desc, unit="run-step", unit_scale=True, leave=False)
