@@ -108,10 +108,14 @@ class BatchedMLP(torch.nn.Module):
         weighted by ``bn_weights`` (K, B) (the training mask in full-batch training).
         In eval mode neither dropout nor batch statistics are used.
         """
-        h = self.preactivation(index)
-        if self.training and dropout is not None and bool((dropout > 0).any()):
-            h = h * dropout_masks(h.shape, dropout, generators, h.device, h.dtype)
-        h = ACTIVATIONS[self.activation](h)
+        dropping = self.training and dropout is not None and bool((dropout > 0).any())
+        if index is None and self.activation == "quadratic" and not dropping:
+            h = SquaredTable.apply(self.U.transpose(1, 2), self.V.transpose(1, 2))
+        else:
+            h = self.preactivation(index)
+            if dropping:
+                h = h * dropout_masks(h.shape, dropout, generators, h.device, h.dtype)
+            h = ACTIVATIONS[self.activation](h)
         if self.batchnorm:
             h = self._batchnorm(h, bn_weights)
         if neuron_mask is not None:
@@ -148,6 +152,28 @@ class BatchedMLP(torch.nn.Module):
                 for name in ("gamma", "beta", "running_mean", "running_var"):
                     getattr(out, name).copy_(getattr(self, name)[index])
         return out.train(self.training)
+
+
+class SquaredTable(torch.autograd.Function):
+    """(U^T_m + V^T_n)^2 for every pair of the table, (K, p*p, N), with a lean backward.
+
+    Autograd's own graph for ``(a + b) ** 2`` makes several passes over the
+    (K, p*p, N) hidden tensor in the backward; here it is one product and two
+    reductions: dL/dU^T_m = 2 sum_n h_mn g_mn, dL/dV^T_n = 2 sum_m h_mn g_mn.
+    """
+
+    @staticmethod
+    def forward(ctx, Ut, Vt):
+        K, p, N = Ut.shape
+        h = Ut[:, :, None, :] + Vt[:, None, :, :]  # (K, p, p, N)
+        ctx.save_for_backward(h)
+        return (h * h).reshape(K, p * p, N)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (h,) = ctx.saved_tensors
+        g = grad.reshape(h.shape) * h
+        return 2 * g.sum(2), 2 * g.sum(1)
 
 
 def dropout_masks(shape, rates, generators, device, dtype):

@@ -1,0 +1,99 @@
+"""Command line: ``python -m grokbook run ...`` trains one setting or a small grid.
+
+Comma-separated values make a grid:
+
+    python -m grokbook run --profile quick --wd 0,5,15,20
+    python -m grokbook run --p 97 --width 500 --alpha 0.5 --xi 0.35 --wd 0,5,15,20 --json
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+import torch
+
+from .profiles import PROFILES, profile
+from .train import Config, grid, resolve_device, train
+
+TABLE_COLUMNS = ["alpha", "xi", "wd", "dropout", "lr", "seed", "train_acc", "test_acc",
+                 "corrupt_acc", "corrupt_true_acc", "phase"]
+
+
+def _values(kind, name):
+    def parse(text):
+        try:
+            vals = [kind(v) for v in text.split(",") if v.strip() != ""]
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"--{name}: cannot read {text!r} as {kind.__name__}s")
+        if not vals:
+            raise argparse.ArgumentTypeError(f"--{name} needs at least one value")
+        return vals
+    return parse
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m grokbook",
+                                     description="Grokking on corrupted modular arithmetic.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="train one setting or a small grid; print the final table")
+    run.add_argument("--profile", choices=tuple(PROFILES), default="full",
+                     help="default sizes (quick: CI-sized; full: the paper's). Flags override.")
+    run.add_argument("--p", type=int, help="modulus (profile's default)")
+    run.add_argument("--op", default="add", help="add, subtract, multiply or divide")
+    run.add_argument("--alpha", type=_values(float, "alpha"), help="train fraction(s)")
+    run.add_argument("--xi", type=_values(float, "xi"), help="corrupted fraction(s) of training labels")
+    run.add_argument("--wd", type=_values(float, "wd"), default=[0.0], help="weight decay(s), AdamW convention")
+    run.add_argument("--dropout", type=_values(float, "dropout"), default=[0.0], help="dropout rate(s)")
+    run.add_argument("--lr", type=_values(float, "lr"), default=[0.01], help="learning rate(s)")
+    run.add_argument("--seeds", type=_values(int, "seeds"), default=[0], help="seed(s): data and model")
+    run.add_argument("--width", type=int, help="hidden width N")
+    run.add_argument("--steps", type=int, help="optimizer steps")
+    run.add_argument("--activation", default="quadratic")
+    run.add_argument("--loss", default="mse", help="mse or cross_entropy")
+    run.add_argument("--batch-size", type=int, default=None, help="minibatch size (default: full batch)")
+    run.add_argument("--batchnorm", action="store_true", help="BatchNorm after the activation")
+    run.add_argument("--log-every", type=int, default=None, help="history resolution in steps")
+    run.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    run.add_argument("--json", action="store_true", help="print the table as JSON")
+    run.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    return parser
+
+
+def run_command(args) -> dict:
+    sizes = profile(args.profile)
+    steps = args.steps if args.steps is not None else sizes["steps"]
+    config = Config(p=args.p if args.p is not None else sizes["p"], op=args.op,
+                    width=args.width if args.width is not None else sizes["width"],
+                    activation=args.activation, batchnorm=args.batchnorm,
+                    batch_size=args.batch_size, steps=steps, loss=args.loss,
+                    log_every=args.log_every if args.log_every is not None else max(1, steps // 20))
+    runs = grid(alpha=args.alpha or [sizes["alpha"]], xi=args.xi or [sizes["xi"]], wd=args.wd,
+                dropout=args.dropout, lr=args.lr, seed=args.seeds)
+    result = train(runs, config, device=resolve_device(args.device), progress=not args.no_progress)
+    table = result.runs.rename(columns={"data_seed": "seed"})[TABLE_COLUMNS]
+    return {"config": {k: v for k, v in vars(config).items()}, "device": result.device,
+            "seconds": round(result.seconds, 3), "runs": table}
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        out = run_command(args)
+    except ValueError as err:
+        parser.error(str(err))
+    table = out["runs"]
+    if args.json:
+        out = dict(out, runs=json.loads(table.to_json(orient="records")))
+        print(json.dumps(out, indent=2))
+    else:
+        c = out["config"]
+        print(f"p={c['p']} op={c['op']} N={c['width']} steps={c['steps']} "
+              f"on {out['device']}: {len(table)} runs in {out['seconds']:.1f} s")
+        print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
