@@ -59,10 +59,10 @@ def time_engine(runs, config, device, **kw):
         torch.cuda.reset_peak_memory_stats()
     sync(device)
     t = time.perf_counter()
-    train(runs, config, device=device, progress=False, keep_model=False, **kw)
+    result = train(runs, config, device=device, progress=False, keep_model=False, **kw)
     sync(device)
     peak = torch.cuda.max_memory_allocated() / 2**30 if device.type == "cuda" else float("nan")
-    return time.perf_counter() - t, peak
+    return time.perf_counter() - t, peak, result.runs
 
 
 def main():
@@ -74,7 +74,9 @@ def main():
     ap.add_argument("--loop-runs", type=int, default=4)
     ap.add_argument("--loop-steps", type=int, default=500)
     ap.add_argument("--device", default="auto")
-    ap.add_argument("--paths", default="eager", help="engine paths: eager, tf32, compile (comma-separated)")
+    ap.add_argument("--paths", default="eager",
+                    help="engine paths, comma-separated: eager, tf32, compile, compile+tf32 (the first is "
+                         "the reference that the others' results are compared with)")
     ap.add_argument("--json", default=None, help="also write the rows to this file")
     args = ap.parse_args()
 
@@ -94,23 +96,29 @@ def main():
                      seconds=seconds, rate=loop_rate, peak_gib=float("nan")))
 
     cfg = Config(p=args.p, width=args.width, steps=args.steps, log_every=args.steps)
+    reference = {}
     for path in args.paths.split(","):
         for K in sizes:
             runs = runs_for(K)
-            torch.backends.cuda.matmul.allow_tf32 = path == "tf32"
-            try:
-                seconds, peak = time_engine(runs, cfg, device, compile=(path == "compile"))
-            finally:
-                torch.backends.cuda.matmul.allow_tf32 = False
+            seconds, peak, final = time_engine(runs, cfg, device, compile="compile" in path,
+                                               precision="tf32" if "tf32" in path else "highest")
+            ref = reference.setdefault(K, final)
             rows.append(dict(path=f"engine ({path})", K=K, steps=args.steps, seconds=seconds,
-                             rate=K * args.steps / seconds, peak_gib=peak))
+                             rate=K * args.steps / seconds, peak_gib=peak,
+                             max_dacc=float(max((final.train_acc - ref.train_acc).abs().max(),
+                                                (final.test_acc - ref.test_acc).abs().max())),
+                             same_phase=float((final.phase == ref.phase).mean())))
 
     print(f"\np={args.p} N={args.width} full batch; model-steps/s = runs x steps / seconds")
-    print(f"{'path':<20}{'K':>6}{'steps':>7}{'seconds':>10}{'model-steps/s':>15}{'ratio':>8}{'peak GiB':>10}")
+    print("max |d acc| and same phase: final train/test accuracy and phase of each run, against the "
+          "first engine path at the same K")
+    print(f"{'path':<22}{'K':>5}{'steps':>7}{'seconds':>9}{'model-steps/s':>15}{'ratio':>8}"
+          f"{'peak GiB':>10}{'max |d acc|':>13}{'same phase':>12}")
     for r in rows:
         r["ratio"] = r["rate"] / loop_rate
-        print(f"{r['path']:<20}{r['K']:>6}{r['steps']:>7}{r['seconds']:>10.2f}{r['rate']:>15,.0f}"
-              f"{r['ratio']:>7.1f}x{r['peak_gib']:>10.2f}")
+        print(f"{r['path']:<22}{r['K']:>5}{r['steps']:>7}{r['seconds']:>9.2f}{r['rate']:>15,.0f}"
+              f"{r['ratio']:>7.1f}x{r['peak_gib']:>10.2f}{r.get('max_dacc', float('nan')):>13.4f}"
+              f"{100 * r.get('same_phase', float('nan')):>11.0f}%")
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"device": name, "torch": torch.__version__, "rows": rows}, f, indent=2)

@@ -103,12 +103,12 @@ class BatchedMLP(torch.nn.Module):
                 neuron_mask=None) -> torch.Tensor:
         """Outputs (K, B, p) for the table (index None) or the pairs ``index`` (K, B).
 
-        In training mode ``dropout`` (K,) rates drop pre-activations with masks drawn
+        In training mode ``dropout`` (K,) rates (None: no dropout) drop pre-activations with masks drawn
         from the per-run ``generators``; BatchNorm uses the statistics of the batch,
         weighted by ``bn_weights`` (K, B) (the training mask in full-batch training).
         In eval mode neither dropout nor batch statistics are used.
         """
-        dropping = self.training and dropout is not None and bool((dropout > 0).any())
+        dropping = self.training and dropout is not None
         if index is None and self.activation == "quadratic" and not dropping:
             h = SquaredTable.apply(self.U.transpose(1, 2), self.V.transpose(1, 2))
         else:

@@ -26,6 +26,7 @@ from .models import BatchedMLP, check_activation
 from .phases import phases
 
 LOSSES = ("mse", "cross_entropy")
+PRECISIONS = {"highest": "highest", "tf32": "high"}  # name -> torch.set_float32_matmul_precision
 METRICS = ("loss", "test_loss", "train_acc", "test_acc", "corrupt_acc", "corrupt_true_acc",
            "clean_acc", "mean_ipr", "weight_norm")
 
@@ -172,6 +173,29 @@ def example_loss(out: torch.Tensor, labels: torch.Tensor, loss: str) -> torch.Te
     return F.cross_entropy(out.transpose(1, 2), labels, reduction="none")
 
 
+class MaskedMSE(torch.autograd.Function):
+    """Per-run MSE against one-hot targets over weighted examples, (K,):
+
+        loss_k = sum_i w_ki |out_ki - onehot(y_ki)|^2 / (p sum_i w_ki)
+
+    the same number as ``example_loss`` averaged with weights, with a backward
+    that is one pass over the (K, B, p) outputs instead of autograd's several.
+    """
+
+    @staticmethod
+    def forward(ctx, out, labels, weights):
+        diff = out.clone()
+        diff.scatter_add_(-1, labels[..., None], torch.full_like(diff[..., :1], -1.0))
+        scale = weights / (weights.sum(1, keepdim=True) * out.shape[-1])
+        ctx.save_for_backward(diff, scale)
+        return ((diff * diff).sum(-1) * scale).sum(1)
+
+    @staticmethod
+    def backward(ctx, grad):
+        diff, scale = ctx.saved_tensors
+        return diff * (2 * grad[:, None] * scale)[..., None], None, None
+
+
 def _masked_mean(values, mask):
     """Mean over each run's masked entries; NaN where a run's mask is empty."""
     mask = mask.to(values.dtype)
@@ -288,12 +312,18 @@ def chunk_size(config: Config, device: torch.device, max_memory_gb: float | None
 
 def train(runs, config: Config = Config(), *, device="auto", dtype=torch.float32,
           max_memory_gb: float | None = None, progress: bool = True,
-          keep_model: bool = True, compile: bool = False) -> SweepResult:
+          keep_model: bool = True, compile: bool = False,
+          precision: str = "highest") -> SweepResult:
     """Train every run in ``runs`` (a list of ``Run``; see ``grid``) under ``config``.
 
     ``compile=True`` runs the forward/backward through ``torch.compile`` (fuses
     the elementwise passes over the hidden tensor; worth it on a GPU).
+    ``precision="tf32"`` lets float32 matrix products use TF32 tensor cores on a
+    GPU (about 1e-3 relative error per product; the benchmark measures what it
+    does to the results); "highest" (default) keeps full float32.
     """
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {tuple(PRECISIONS)}, got {precision!r}")
     if isinstance(runs, Run):
         runs = [runs]
     runs = list(runs)
@@ -318,13 +348,18 @@ def train(runs, config: Config = Config(), *, device="auto", dtype=torch.float32
     bar = _progress(K * config.steps, progress, f"{K} run{'s' * (K > 1)} on {device.type}")
     start = time.perf_counter()
     histories, models = [], []
-    for lo in range(0, K, size):
-        chunk = slice(lo, min(K, lo + size))
-        model, logs = _train_chunk(runs[chunk], data.select(chunk), config, device, dtype, bar,
-                                   compile)
-        histories.append(logs)
-        if keep_model:
-            models.append(model.cpu())
+    saved_precision = torch.get_float32_matmul_precision()
+    torch.set_float32_matmul_precision(PRECISIONS[precision])
+    try:
+        for lo in range(0, K, size):
+            chunk = slice(lo, min(K, lo + size))
+            model, logs = _train_chunk(runs[chunk], data.select(chunk), config, device, dtype,
+                                       bar, compile)
+            histories.append(logs)
+            if keep_model:
+                models.append(model.cpu())
+    finally:
+        torch.set_float32_matmul_precision(saved_precision)
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     seconds = time.perf_counter() - start
@@ -344,24 +379,27 @@ def _train_chunk(runs, data: Runs, config: Config, device, dtype, bar, compile=F
                             activation=config.activation, batchnorm=config.batchnorm,
                             device=device, dtype=dtype).train()
     vec = lambda name: torch.tensor([getattr(r, name) for r in runs], device=device, dtype=dtype)
-    rates = vec("dropout")
+    rates = vec("dropout") if any(r.dropout > 0 for r in runs) else None
+    gens = _generators(model_seeds, device) if rates is not None else None
     opt = BatchedAdamW(model.parameters(), vec("lr"), vec("wd"), config.betas, config.eps)
-    gens = _generators(model_seeds, device) if bool((rates > 0).any()) else None
     seeds = torch.tensor(model_seeds, device=device)
     train_f = data.train.to(dtype)
-    n_train = train_f.sum(1)
 
     def total_loss(index):
         if index is None:
             out = model(dropout=rates, generators=gens, bn_weights=train_f)
-            loss = (example_loss(out, data.labels, config.loss) * train_f).sum(1) / n_train
+            labels, weights = data.labels, train_f
         else:
             out = model(index, dropout=rates, generators=gens)
-            loss = example_loss(out, data.labels.gather(1, index), config.loss).mean(1)
+            labels, weights = data.labels.gather(1, index), torch.ones_like(index, dtype=dtype)
+        if config.loss == "mse":
+            loss = MaskedMSE.apply(out, labels, weights)
+        else:
+            loss = (example_loss(out, labels, config.loss) * weights).sum(1) / weights.sum(1)
         return loss.sum()  # sum over runs: each run gets exactly its own gradient
 
     if compile:
-        total_loss = torch.compile(total_loss)
+        total_loss = torch.compile(total_loss, dynamic=False)
     logs = []
     for step in range(config.steps + 1):
         if step % config.log_every == 0 or step == config.steps:
