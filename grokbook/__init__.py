@@ -7,7 +7,8 @@ from .data import OPS, Runs, make_runs, split_and_corrupt, task_table
 from .fourier import analytic_accuracy, analytic_solution, ipr_of_vectors, model_ipr, neuron_ipr
 from .models import ACTIVATIONS, BatchedMLP
 from .phases import PHASES, phase, phases
-from .profiles import PROFILES, profile
+from .profiles import PROFILES, Profile, profile, setup
+from . import checks, plots
 from .prune import prune_curve, prune_curves, prune_order
 from .train import Config, Run, SweepResult, evaluate, grid, train
 

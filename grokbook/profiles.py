@@ -13,6 +13,7 @@ A chapter picks its profile from the environment variable GROKBOOK_PROFILE
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 
 PROFILES = {
     "full": dict(p=97, width=500, steps=2000, alpha=0.5, xi=0.35),
@@ -31,3 +32,40 @@ def profile_name(name: str | None = None) -> str:
 def profile(name: str | None = None) -> dict:
     """The sizes of a profile, as a dict (a copy: change it freely)."""
     return dict(PROFILES[profile_name(name)])
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A chapter's sizes and device; ``config()`` turns them into a training Config."""
+
+    name: str
+    p: int
+    width: int
+    steps: int
+    alpha: float
+    xi: float
+    device: str
+
+    def config(self, **overrides):
+        """A ``grokbook.Config`` with this profile's p, width and steps (overrides win)."""
+        from .train import Config
+        kw = dict(p=self.p, width=self.width, steps=self.steps)
+        kw.update(overrides)
+        return Config(**kw)
+
+
+def setup(name: str | None = None, device: str = "auto", quiet: bool = False) -> Profile:
+    """The profile cell of every chapter: pick the sizes and the device, say which."""
+    import torch
+
+    from . import __version__
+    from .train import resolve_device
+
+    name = profile_name(name)
+    dev = str(resolve_device(device))
+    prof = Profile(name=name, device=dev, **PROFILES[name])
+    if not quiet:
+        gpu = f" ({torch.cuda.get_device_name()})" if dev.startswith("cuda") else ""
+        print(f"grokbook {__version__} | profile {name}: p={prof.p}, N={prof.width}, "
+              f"{prof.steps} steps, alpha={prof.alpha}, xi={prof.xi} | device {dev}{gpu}")
+    return prof

@@ -1,0 +1,38 @@
+# grokbook: two commands on a fresh machine.
+#   make book   set up, then build the book into _build/html (chapters executed; PROFILE=full by default)
+#   make test   set up, then run the unit tests, every chapter (quick profile), the book build
+#               and the browser check of its pages
+PYTHON ?= python3
+PIP = $(PYTHON) -m pip
+PROFILE ?= full
+
+.PHONY: setup book test check-html demo bench reproduce clean
+
+# torch: keep whatever torch is there (Colab, a GPU box); else take the CPU build 2.13.0.
+setup:
+	$(PYTHON) -c "import torch" 2>/dev/null || $(PIP) install torch==2.13.0
+	$(PIP) install -e ".[dev,book]"
+
+book: setup
+	GROKBOOK_PROFILE=$(PROFILE) jupyter-book build . --builder html -W -n --keep-going
+
+test: setup
+	GROKBOOK_PROFILE=quick $(PYTHON) -m pytest -q tests --nbmake book --nbmake-timeout=300 --durations=12
+
+# Headless Chromium over the built pages (figures load, links resolve); screenshots in _build/screenshots.
+check-html:
+	$(PYTHON) scripts/check_book_html.py --html _build/html --screenshots _build/screenshots
+
+# The paper's four outcomes from the command line (quick profile, CPU: about a minute).
+demo: setup
+	$(PYTHON) -m grokbook run --profile quick --wd 0,5,15,20
+
+# On a GPU: the engine against the per-run loop, and the paper's default setting at full scale.
+bench: setup
+	$(PYTHON) benchmarks/bench_engine.py --sizes 68,289 --paths eager,tf32
+
+reproduce: setup
+	$(PYTHON) scripts/reproduce_default.py --seeds 0,1,2
+
+clean:
+	rm -rf _build

@@ -1,0 +1,93 @@
+"""Write the standard first two cells into every chapter, from _config.yml.
+
+Every chapter opens with the same two cells: a Colab badge (hidden in the
+rendered book, which has its own launch button) and a setup cell that is safe
+to re-run -- in Colab it clones the repository (the package *and* its cached
+results) and puts it on the path; anywhere else it does nothing.  The
+repository URL lives in _config.yml only; this script copies it here.
+
+    python scripts/sync_chapters.py          # rewrite the cells
+    python scripts/sync_chapters.py --check  # exit 1 if any chapter disagrees (the tests do this)
+"""
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+SETUP = '''# Setup (safe to re-run). In Colab: fetch the repository -- the grokbook package and its
+# cached results -- and put it on the path. Locally (pip install -e .) this does nothing.
+import os, subprocess, sys
+if "google.colab" in sys.modules:
+    if not os.path.isdir("grokbook-repo"):
+        subprocess.run(["git", "clone", "--depth", "1", "--branch", "{branch}", "{url}", "grokbook-repo"], check=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-r", "grokbook-repo/requirements.txt"], check=True)
+    sys.path.insert(0, os.path.abspath("grokbook-repo"))'''
+
+BADGE = ("[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]"
+         "(https://colab.research.google.com/github/{slug}/blob/{branch}/{path})")
+
+
+def repository():
+    text = (ROOT / "_config.yml").read_text()
+    url = re.search(r"^repository:\s*\n\s+url:\s*(\S+)", text, re.M).group(1)
+    branch = re.search(r"^repository:\s*\n(?:\s+.*\n)*?\s+branch:\s*(\S+)", text, re.M).group(1)
+    return url, branch
+
+
+def chapters():
+    toc = (ROOT / "_toc.yml").read_text()
+    files = re.findall(r"file:\s*(\S+)", toc)
+    return [ROOT / f"{f}.ipynb" for f in files if (ROOT / f"{f}.ipynb").exists()]
+
+
+def standard_cells(path: Path):
+    url, branch = repository()
+    slug = url.removeprefix("https://github.com/")
+    rel = path.relative_to(ROOT).as_posix()
+    badge = {"cell_type": "markdown", "metadata": {"tags": ["remove-cell"]},
+             "source": BADGE.format(slug=slug, branch=branch, path=rel)}
+    setup = {"cell_type": "code", "execution_count": None, "metadata": {"tags": ["hide-cell"]},
+             "outputs": [], "source": SETUP.format(url=url, branch=branch)}
+    return [badge, setup]
+
+
+def _src(cell):
+    s = cell.get("source", "")
+    return "".join(s) if isinstance(s, list) else s
+
+
+def is_standard(cell, want):
+    return cell.get("cell_type") == want["cell_type"] and _src(cell) == want["source"] \
+        and cell.get("metadata", {}).get("tags") == want["metadata"]["tags"]
+
+
+def sync(path: Path, check: bool) -> bool:
+    nb = json.loads(path.read_text())
+    want = standard_cells(path)
+    cells = nb["cells"]
+    ok = len(cells) >= 2 and all(is_standard(c, w) for c, w in zip(cells[:2], want))
+    if ok or check:
+        return ok
+    # drop any earlier version of the standard cells, then put the current ones first
+    while cells and ("colab-badge.svg" in _src(cells[0]) or "google.colab" in _src(cells[0])):
+        cells.pop(0)
+    nb["cells"] = want + cells
+    path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
+    return True
+
+
+def main():
+    check = "--check" in sys.argv
+    bad = [p for p in chapters() if not sync(p, check)]
+    for p in bad:
+        print(f"{p.relative_to(ROOT)}: first cells differ from the standard badge + setup cells "
+              "(run python scripts/sync_chapters.py)")
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
