@@ -25,7 +25,7 @@ check-html:
 
 # The paper's four outcomes from the command line (quick profile, CPU: about a minute).
 demo: setup
-	$(PYTHON) -m grokbook run --profile quick --wd 0,5,15,20
+	$(PYTHON) -m grokbook run --profile quick --wd 0,5.5,15,20
 
 # On a GPU: the engine against the per-run loop, and the paper's default setting at full scale.
 bench: setup

@@ -4,7 +4,9 @@ To grok or not to grok (Doshi, Das, He, Gromov, ICLR 2024), reproduced with
 one idea: a sweep is a batch.  K runs are trained as one tensor program.
 """
 from .data import OPS, Runs, make_runs, split_and_corrupt, task_table
-from .fourier import analytic_accuracy, analytic_solution, ipr_of_vectors, model_ipr, neuron_ipr
+from .fourier import (analytic_accuracy, analytic_solution, ipr_of_vectors, model_ipr, neuron_fourier,
+                      neuron_ipr)
+from .history import first_step, grokking_steps
 from .models import ACTIVATIONS, BatchedMLP
 from .phases import PHASES, phase, phases
 from .profiles import PROFILES, Profile, profile, setup

@@ -92,9 +92,164 @@ def phase(fn) -> bool:
 
 
 # --- chapter 1 checks ------------------------------------------------------------------------
+def inversion_train_accuracy(fn) -> bool:
+    """``fn(xi, p)``: expected train accuracy (labels as given) of a network that predicts the
+    *true* label of every training pair, when a fraction xi of the training labels was
+    redrawn uniformly from [0, p).  (The answer is what "Full Inversion" scores.)
+    """
+    g = torch.Generator().manual_seed(3)
+    cases = [lambda f: _close(f(0.0, 97), 1.0, "xi=0, p=97"),
+             lambda f: _close(f(0.35, 97), 1 - 0.35 + 0.35 / 97, "xi=0.35, p=97 (the paper's)")]
+    for _ in range(5):
+        xi = float(torch.rand((), generator=g, dtype=torch.float64))
+        p = int(torch.randint(2, 200, (1,), generator=g))
+        cases.append(lambda f, xi=xi, p=p: _close(f(xi, p), 1 - xi + xi / p, f"xi={xi:.3f}, p={p}"))
+    return _report("inversion_train_accuracy", fn, cases)
+
 
 
 # --- chapter 2 checks ------------------------------------------------------------------------
+def _never(x) -> bool:
+    """A 'never reached' answer: None or NaN."""
+    return x is None or (isinstance(x, float) and x != x) or (
+        hasattr(x, "item") and getattr(x, "ndim", 1) == 0 and x.item() != x.item())
+
+
+def _same_step(got, want, what):
+    if want != want:  # NaN: never reached
+        assert _never(got), f"{what}: got {got!r}, expected None or NaN (never reached)"
+        return
+    assert not _never(got), f"{what}: got {got!r} (never), expected step {want:g}"
+    got = float(got)
+    assert got == want, f"{what}: got {got:g}, expected {want:g}"
+
+
+def first_crossing(fn) -> bool:
+    """``fn(steps, values, threshold)``: the first step whose value is >= threshold, else None.
+
+    ``steps`` and ``values`` are 1-D arrays of equal length (a logged curve, steps
+    increasing but not necessarily evenly spaced).  NaN is accepted for "never".
+    """
+    import numpy as np
+    import pandas as pd
+
+    from .history import first_step
+
+    def want(steps, values, threshold):
+        frame = pd.DataFrame({"run": 0, "step": steps, "m": values})
+        return first_step(frame, "m", threshold, 0)
+
+    def case(steps, values, threshold, what):
+        steps, values = np.asarray(steps), np.asarray(values, dtype=float)
+        def run(f):
+            got = f(steps.copy(), values.copy(), threshold)
+            _same_step(got, want(steps, values, threshold), what)
+        return run
+
+    g = np.random.default_rng(3)
+    cases = [
+        case([0, 10, 20, 30, 40], [0.1, 0.5, 0.97, 0.99, 1.0], 0.99, "a rising curve"),
+        case([0, 5, 10, 20, 40, 80], [0.0, 0.2, 0.9, 0.6, 0.95, 1.0], 0.9,
+             "a value exactly at the threshold, then a dip (the first crossing counts)"),
+        case([0, 10, 20, 30], [0.1, 0.2, 0.3, 0.4], 0.99, "a curve that never gets there"),
+        case([0, 10, 20], [1.0, 1.0, 1.0], 0.99, "a curve that starts above the threshold"),
+        case([0, 3, 7, 50, 400], [0.0, 0.1, 0.2, 0.3, 0.95], 0.5, "unevenly spaced steps"),
+    ]
+    for _ in range(3):
+        n = int(g.integers(20, 200))
+        steps = np.cumsum(g.integers(1, 30, n)) - 1
+        values = np.clip(np.cumsum(g.normal(0.01, 0.05, n)), 0, 1)
+        cases.append(case(steps, values, float(g.uniform(0.2, 0.8)), "a random walk"))
+    return _report("first_crossing", fn, cases)
+
+
+def grokking_delay(fn) -> bool:
+    """``fn(history, run, threshold)``: steps from train acc >= threshold to test acc >= threshold.
+
+    ``history`` is a ``SweepResult.history``-like frame (columns run, step, train_acc,
+    test_acc, ...; several runs).  Return None (or NaN) when either never gets there.
+    """
+    import numpy as np
+    import pandas as pd
+
+    from .history import grokking_steps
+
+    g = np.random.default_rng(4)
+
+    def frame(K, T, every):
+        steps = np.arange(T) * every
+        rows = []
+        for run in range(K):
+            fit, grok = g.integers(1, T // 3), g.integers(T // 4, T + T // 2)
+            tr = np.clip((np.arange(T) + 1) / (fit + 1), 0, 1) * g.uniform(0.97, 1.0, T)
+            tr[fit:] = 1.0
+            te = np.where(np.arange(T) >= grok, 1.0, g.uniform(0, 0.98, T))
+            rows.append(pd.DataFrame({"run": run, "step": steps, "train_acc": tr, "test_acc": te,
+                                      "loss": g.uniform(size=T)}))
+        return pd.concat(rows, ignore_index=True)
+
+    def case(history, run, threshold, what):
+        def go(f):
+            want = grokking_steps(history, threshold).loc[run, "delay"]
+            _same_step(f(history.copy(), run, threshold), want, what)
+        return go
+
+    hand = pd.DataFrame({"run": [0] * 4 + [1] * 4, "step": [0, 10, 20, 30] * 2,
+                         "train_acc": [0.2, 1.0, 1.0, 1.0, 0.1, 0.5, 1.0, 1.0],
+                         "test_acc": [0.0, 0.1, 0.4, 1.0, 0.0, 0.0, 0.2, 0.3]})
+    cases = [case(hand, 0, 0.99, "run 0 of a two-run history (delay 20)"),
+             case(hand, 1, 0.99, "run 1, which never generalizes"),
+             case(hand, 1, 0.25, "run 1 at threshold 0.25 (delay 20)")]
+    for K, T, every in ((3, 60, 10), (5, 100, 5), (2, 40, 20)):
+        h = frame(K, T, every)
+        for run in range(K):
+            cases.append(case(h, run, 0.99, f"random history, {K} runs, run {run}"))
+    return _report("grokking_delay", fn, cases)
+
 
 
 # --- chapter 3 checks ------------------------------------------------------------------------
+def dft_magnitudes(fn) -> bool:
+    """``fn(x)`` returns |X_s| for s = 0 .. p//2 of a length-p vector x, where
+    X_s = sum_j x_j (cos(2 pi s j / p) - i sin(2 pi s j / p)), i.e. ``torch.fft.rfft(x).abs()``.
+    """
+    g = torch.Generator().manual_seed(4)
+    def random_case(p):
+        x = torch.randn(p, generator=g, dtype=torch.float64)
+        return lambda f: _close(f(x.clone()), torch.fft.rfft(x).abs(), f"random x of length {p}",
+                                atol=1e-8)
+    i = torch.arange(31, dtype=torch.float64)
+    cosine = 2.0 * torch.cos(2 * torch.pi * 5 * i / 31 + 1.0)
+    want = torch.zeros(16, dtype=torch.float64)
+    want[5] = 31.0  # amplitude 2 times p / 2
+    cases = [lambda f: _close(f(cosine.clone()), want, "2 cos(2 pi 5 j / 31 + 1)", atol=1e-8)]
+    cases += [random_case(p) for p in (7, 8, 53, 97)]
+    return _report("dft_magnitudes", fn, cases)
+
+
+def network_output(fn) -> bool:
+    """``fn(U, V, W, m, n)`` returns the network's p outputs for the pair (m, n):
+    f(m, n) = W (U[:, m] + V[:, n])^2 with U, V of shape (N, p) and W of shape (p, N).
+    """
+    from .fourier import analytic_solution
+    from .models import BatchedMLP
+
+    g = torch.Generator().manual_seed(5)
+    def reference(U, V, W, m, n):
+        with torch.no_grad():
+            return BatchedMLP(U[None], V[None], W[None])()[0, m * U.shape[1] + n]
+    def random_case(N, p):
+        U, V, W = (torch.randn(*s, generator=g, dtype=torch.float64) for s in ((N, p), (N, p), (p, N)))
+        m, n = (int(torch.randint(0, p, (1,), generator=g)) for _ in range(2))
+        return lambda f: _close(f(U.clone(), V.clone(), W.clone(), m, n), reference(U, V, W, m, n),
+                                f"random weights N={N}, p={p}, (m, n)=({m}, {n})")
+    def analytic_case(f):
+        model = analytic_solution(31, 300, seed=1, dtype=torch.float64)
+        U, V, W = (t[0].detach() for t in (model.U, model.V, model.W))
+        for m, n in ((3, 4), (30, 30), (0, 17)):
+            out = torch.as_tensor(f(U.clone(), V.clone(), W.clone(), m, n))
+            _close(out, reference(U, V, W, m, n), f"analytic solution, (m, n)=({m}, {n})")
+            assert int(out.argmax()) == (m + n) % 31, f"analytic solution, (m, n)=({m}, {n}): argmax"
+    cases = [random_case(5, 7), random_case(64, 13), random_case(300, 53), analytic_case]
+    return _report("network_output", fn, cases)
+

@@ -43,7 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--op", default="add", help="add, subtract, multiply or divide")
     run.add_argument("--alpha", type=_values(float, "alpha"), help="train fraction(s)")
     run.add_argument("--xi", type=_values(float, "xi"), help="corrupted fraction(s) of training labels")
-    run.add_argument("--wd", type=_values(float, "wd"), default=[0.0], help="weight decay(s), AdamW convention")
+    run.add_argument("--wd", type=_values(float, "wd"), default=[0.0],
+                     help="weight decay(s), AdamW convention (the four outcomes: 0,5,15,20 full; 0,5.5,15,20 quick)")
     run.add_argument("--dropout", type=_values(float, "dropout"), default=[0.0], help="dropout rate(s)")
     run.add_argument("--lr", type=_values(float, "lr"), default=[0.01], help="learning rate(s)")
     run.add_argument("--seeds", type=_values(int, "seeds"), default=[0], help="seed(s): data and model")

@@ -14,21 +14,27 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 OPS = ("add", "subtract", "multiply", "divide")
 
 
+def is_integer(value) -> bool:
+    """A Python or NumPy integer, not a bool."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
 def _check_int(name: str, value, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+    if not is_integer(value) or value < low:
         raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
-    return value
+    return int(value)
 
 
 def check_seed(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**31:
+    if not is_integer(value) or not 0 <= value < 2**31:
         raise ValueError(f"{name} must be an integer in [0, 2**31), got {value!r}")
-    return value
+    return int(value)
 
 
 def is_prime(p: int) -> bool:
@@ -37,7 +43,7 @@ def is_prime(p: int) -> bool:
 
 def check_task(p, op) -> None:
     """Raise ValueError unless (p, op) is a task this package can build."""
-    _check_int("p", p, 2)
+    p = _check_int("p", p, 2)
     if op not in OPS:
         raise ValueError(f"op must be one of {OPS}, got {op!r}")
     if op == "divide" and not is_prime(p):
@@ -68,6 +74,8 @@ def task_table(p: int, op: str = "add") -> tuple[torch.Tensor, torch.Tensor]:
 
 def check_fraction(name: str, value, *, closed: bool) -> float:
     """alpha lives in (0, 1), xi in [0, 1]."""
+    if isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name} must be a number, got {value!r}")
     try:
         value = float(value)
     except (TypeError, ValueError):

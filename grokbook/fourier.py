@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 
+import pandas as pd
 import torch
 
 from .data import check_seed, task_table
@@ -24,13 +25,18 @@ from .models import BatchedMLP
 def ipr_of_vectors(x: torch.Tensor) -> torch.Tensor:
     """IPR of each vector along the last dim (length p): |rfft|, unit 2-norm, sum of 4th powers.
 
-    Zero vectors give 0.
+    Computed in float64 whatever the input (returned in the input's dtype). Zero vectors give 0.
     """
-    mag = torch.fft.rfft(x, dim=-1).abs()
+    # In float64, and scaled by the largest magnitude first: weights decayed to 1e-40
+    # (float32 denormals) or huge ones neither lose their bits nor under/overflow.
+    mag = torch.fft.rfft(x.to(torch.float64), dim=-1).abs()
+    top = mag.amax(dim=-1, keepdim=True)
+    mag = mag / torch.where(top > 0, top, torch.ones_like(top))
     norm = torch.linalg.vector_norm(mag, dim=-1, keepdim=True)
     safe = torch.where(norm > 0, norm, torch.ones_like(norm))
     ipr = ((mag / safe) ** 4).sum(-1)
-    return torch.where(norm.squeeze(-1) > 0, ipr, torch.zeros_like(ipr))
+    ipr = torch.where(norm.squeeze(-1) > 0, ipr, torch.zeros_like(ipr))
+    return ipr.to(x.dtype) if x.is_floating_point() else ipr
 
 
 def neuron_ipr(U: torch.Tensor, V: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
@@ -56,9 +62,9 @@ def analytic_solution(p: int, width: int, *, seed: int = 0, op: str = "add",
     cross term 2 U_km V_kn of (U_km + V_kn)^2 holds cos(2 pi s_k (m + n)/p + phi + psi);
     W projects it onto q = m + n, and the random phases average the other terms
     away, so the network is exact once the width is large enough (N >~ 200 at
-    p = 97).  A is positive and chosen so that the correct output is about 1
-    (the paper's sign of A is a typo: the output would then point away from
-    the answer).
+    p = 97).  The correct output is A^3 N / 2 on average; A = (4 / N)^(1/3) makes
+    it 2.  A must be positive (the paper's sign of A is a typo: with -A every
+    output flips sign and the answer becomes the smallest output).
     """
     if op not in ("add", "subtract"):
         raise ValueError(f"op must be 'add' or 'subtract' for the analytic solution, got {op!r}")
@@ -77,7 +83,7 @@ def analytic_solution(p: int, width: int, *, seed: int = 0, op: str = "add",
     U = torch.cos(2 * math.pi * s[:, None] * i / p + phi[:, None])
     V = torch.cos(2 * math.pi * sign * s[:, None] * i / p + psi[:, None])
     W = torch.cos(2 * math.pi * s[None, :] * i[:, None] / p + (phi + psi)[None, :])
-    # Correct-label output of (U_m + V_n)^2 projected on W is width/4 on average for A = 1.
+    # Correct-label output: each neuron adds A^3 cos^2(...) = A^3 / 2 on average, so N A^3 / 2 = 2.
     A = (4.0 / width) ** (1 / 3)
     model = BatchedMLP((A * U)[None].to(dtype), (A * V)[None].to(dtype), (A * W)[None].to(dtype))
     return model.eval()
@@ -92,6 +98,24 @@ def analytic_accuracy(p: int, width: int, *, seed: int = 0, op: str = "add") -> 
     return (pred == truth).double().mean().item()
 
 
+def neuron_fourier(model, run: int = 0):
+    """Per neuron of one run: IPR, the dominant non-zero frequency of U row, V row, W column,
+    and the phase mismatch phi_W - phi_U - phi_V (wrapped into (-pi, pi]) at U's frequency.
+
+    A neuron of the analytic solution has one frequency s in all three vectors and a
+    mismatch of exactly 0: W's phase is the sum of the input phases (paper Eq. 2).
+    """
+    with torch.no_grad():
+        U, V, W = (t[run].detach().double().cpu() for t in (model.U, model.V, model.W))
+        coef = [torch.fft.rfft(x, dim=-1) for x in (U, V, W.T)]  # each (N, p//2 + 1)
+        freq = [c.abs()[:, 1:].argmax(-1) + 1 for c in coef]
+        phase = [c.gather(1, freq[0][:, None]).squeeze(1).angle() for c in coef]
+        mismatch = torch.remainder(phase[2] - phase[0] - phase[1] + math.pi, 2 * math.pi) - math.pi
+        ipr = neuron_ipr(U, V, W)
+    return pd.DataFrame({"ipr": ipr.numpy(), "freq_u": freq[0].numpy(), "freq_v": freq[1].numpy(),
+                         "freq_w": freq[2].numpy(), "phase_mismatch": mismatch.numpy()})
+
+
 def neuron_weights_as_functions(model: BatchedMLP, run: int, neuron: int):
     """The three length-p vectors of one neuron, as functions of a residue (for plots)."""
     with torch.no_grad():
@@ -99,4 +123,4 @@ def neuron_weights_as_functions(model: BatchedMLP, run: int, neuron: int):
 
 
 __all__ = ["ipr_of_vectors", "neuron_ipr", "model_ipr", "analytic_solution", "analytic_accuracy",
-           "neuron_weights_as_functions"]
+           "neuron_weights_as_functions", "neuron_fourier"]

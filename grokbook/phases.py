@@ -36,7 +36,8 @@ def phase(train_acc: float, test_acc: float, xi: float) -> str:
     if test_acc >= THRESHOLD:
         if train_acc >= THRESHOLD:
             return COEXISTENCE
-        return PARTIAL_INVERSION if train_acc >= 1.05 - xi else FULL_INVERSION
+        # round away the float error of 1.05 - xi (0.7000000000000001 for xi = 0.35)
+        return PARTIAL_INVERSION if train_acc >= round(1.05 - xi, 12) else FULL_INVERSION
     return MEMORIZATION if train_acc >= THRESHOLD else FORGETTING
 
 

@@ -12,6 +12,8 @@ if matplotlib.get_backend().lower() == "agg" or not matplotlib.get_backend():
 import matplotlib.pyplot as plt
 import numpy as np
 
+from .history import first_step, grokking_steps
+
 # One colour per metric, used in every chapter.
 COLORS = {
     "train_acc": "C0", "test_acc": "C1", "corrupt_acc": "C3", "corrupt_true_acc": "C2",
@@ -59,9 +61,271 @@ def ipr_histogram(iprs: dict, ax=None, bins=np.linspace(0, 1, 41)):
 
 
 # --- chapter 1: the task and the corruption ---------------------------------------------
+OP_SYMBOLS = {"add": "+", "subtract": "−", "multiply": "×", "divide": "÷"}
+
+# The four kinds of pair a run sees, in the order the mask picture draws them.
+MASK_KINDS = ("test", "train, clean", "corrupted, label unchanged", "corrupted, label changed")
+MASK_COLORS = ("0.85", "C0", "C1", "C3")
+
+
+def _table_image(values, p, ax, title, cmap="twilight"):
+    """Draw a (p*p,) array as the p x p table (row m, column n); masked entries blank."""
+    ax.imshow(values.reshape(p, p), cmap=cmap, vmin=0, vmax=p - 1, interpolation="nearest")
+    ax.set_xlabel("n")
+    ax.set_ylabel("m")
+    ax.set_title(title, fontsize="medium")
+    return ax
+
+
+def task_table_image(p: int, op: str = "add", ax=None, cmap="twilight"):
+    """The p x p table of op(m, n) mod p: row m, column n, colour = label.
+
+    The colour map is cyclic, as Z_p is: label p - 1 sits next to label 0.
+    Pairs without a label (n = 0 for ``divide``) are blank.
+    """
+    from .data import task_table
+
+    truth, valid = task_table(p, op)
+    values = np.ma.masked_array(truth.numpy(), mask=~valid.numpy())
+    ax = _ax(ax, figsize=(3.5, 3.5))
+    return _table_image(values, p, ax, f"(m {OP_SYMBOLS[op]} n) mod {p}", cmap)
+
+
+def task_tables(p: int, ops=("add", "subtract", "multiply", "divide"), axes=None):
+    """``task_table_image`` for several operations side by side; returns the axes."""
+    if axes is None:
+        _, axes = plt.subplots(1, len(ops), figsize=(3 * len(ops), 3.3), constrained_layout=True)
+    axes = np.atleast_1d(axes)
+    for op, ax in zip(ops, axes):
+        task_table_image(p, op, ax=ax)
+    return axes
+
+
+def mask_categories(runs, run: int = 0) -> np.ndarray:
+    """(p*p,) int: -1 no label, 0 test, 1 clean train, 2 corrupted but unchanged, 3 changed."""
+    cat = np.full(runs.p * runs.p, -1)
+    cat[runs.test[run].numpy()] = 0
+    cat[(runs.train[run] & ~runs.corrupted[run]).numpy()] = 1
+    cat[(runs.corrupted[run] & ~runs.changed[run]).numpy()] = 2
+    cat[runs.changed[run].numpy()] = 3
+    return cat
+
+
+def run_masks(runs, run: int = 0, ax=None):
+    """One run's split and corruption on the p x p grid, each kind of pair in its colour."""
+    from matplotlib.colors import ListedColormap
+    from matplotlib.patches import Patch
+
+    p = runs.p
+    cat = mask_categories(runs, run)
+    ax = _ax(ax, figsize=(4.2, 5))
+    ax.imshow(np.ma.masked_less(cat, 0).reshape(p, p), cmap=ListedColormap(MASK_COLORS),
+              vmin=-0.5, vmax=3.5, interpolation="nearest")
+    handles = [Patch(color=c, label=f"{kind} ({(cat == i).sum()})")
+               for i, (kind, c) in enumerate(zip(MASK_KINDS, MASK_COLORS))]
+    ax.legend(handles=handles, frameon=False, fontsize="small", loc="upper center",
+              bbox_to_anchor=(0.5, -0.14), ncol=1)
+    ax.set_xlabel("n")
+    ax.set_ylabel("m")
+    ax.set_title("which pairs are what", fontsize="medium")
+    return ax
+
+
+def given_labels(runs, run: int = 0, ax=None, cmap="twilight"):
+    """The training labels as given to the network (test pairs blank): corruption is the noise."""
+    p = runs.p
+    values = np.ma.masked_array(runs.labels[run].numpy(), mask=~runs.train[run].numpy())
+    ax = _ax(ax, figsize=(3.5, 3.5))
+    return _table_image(values, p, ax, "training labels as given", cmap)
+
+
+def binomial_pmf(n: int, q: float, k) -> np.ndarray:
+    """P(Binomial(n, q) = k) for an array of k (log-space, safe for large n)."""
+    from math import lgamma, log
+
+    k = np.asarray(k)
+    logc = np.array([lgamma(n + 1) - lgamma(j + 1) - lgamma(n - j + 1) for j in k.ravel()])
+    return np.exp(logc + k.ravel() * log(q) + (n - k.ravel()) * log(1 - q)).reshape(k.shape)
+
+
+def chance_correct_histogram(counts, n_corrupted: int, p: int, ax=None):
+    """How many corrupted labels equal the truth, over many seeds, against Binomial(n, 1/p)."""
+    counts = np.asarray(counts)
+    ax = _ax(ax)
+    k = np.arange(max(0, counts.min() - 3), counts.max() + 4)
+    ax.hist(counts, bins=np.append(k, k[-1] + 1) - 0.5, density=True, color="C1", alpha=0.6,
+            label=f"{len(counts)} seeds")
+    ax.plot(k, binomial_pmf(n_corrupted, 1 / p, k), "k.-", lw=1,
+            label=f"Binomial({n_corrupted}, 1/{p})")
+    mean, sd = n_corrupted / p, np.sqrt(n_corrupted * (1 / p) * (1 - 1 / p))
+    ax.axvline(mean, color="k", ls=":", lw=1)
+    ax.axvspan(mean - sd, mean + sd, color="0.9", zorder=0, label="mean ± 1 sd")
+    ax.set_xlabel("corrupted labels that are correct by chance")
+    ax.set_ylabel("fraction of seeds")
+    ax.legend(frameon=False, fontsize="small")
+    return ax
+
 
 
 # --- chapter 2: grokking on clean data ----------------------------------------------------
+def grokking(history, run: int = 0, threshold: float = 0.99, ax=None):
+    """Train and test accuracy of one run over (log-scaled) steps, the grokking delay shaded."""
+    ax = curves(history, ("train_acc", "test_acc"), run=run, ax=ax, logx=True)
+    fit = first_step(history, "train_acc", threshold, run)
+    grok = first_step(history, "test_acc", threshold, run)
+    for step, metric in ((fit, "train_acc"), (grok, "test_acc")):
+        if np.isfinite(step):
+            ax.axvline(step, color=COLORS[metric], ls=":", lw=1)
+    if np.isfinite(fit) and np.isfinite(grok) and grok > fit:
+        ax.axvspan(fit, grok, color="0.92", zorder=0)
+        ax.text(np.sqrt(max(fit, 1) * grok), 0.5, f"delay\n{grok - fit:.0f} steps",
+                ha="center", va="center", fontsize="small")
+    ax.axhline(threshold, color="0.6", lw=0.5)
+    ax.set_ylabel("accuracy")
+    ax.set_ylim(-0.02, 1.02)
+    return ax
+
+
+def compare_runs(history, runs, metric: str = "test_acc", by: str = "wd", ax=None,
+                 logx: bool = True, cmap: str = "viridis", reference: float | None = None,
+                 reference_label: str | None = None):
+    """One metric over training for every run of ``runs`` (e.g. ``result.runs``), labelled by ``by``.
+
+    ``reference`` draws a dashed horizontal line (a baseline, e.g. the IPR of random weights).
+    """
+    ax = _ax(ax)
+    colors = plt.get_cmap(cmap)(np.linspace(0, 0.85, len(runs)))
+    for color, (_, row) in zip(colors, runs.iterrows()):
+        h = history[history.run == row["run"]]
+        ax.plot(h.step, h[metric], color=color, label=f"{by} = {row[by]:g}")
+    if reference is not None:
+        ax.axhline(reference, color="0.4", ls="--", lw=1, label=reference_label)
+    ax.set_xlabel("step")
+    ax.set_ylabel({"train_acc": "train accuracy", "test_acc": "test accuracy"}.get(
+        metric, LABELS.get(metric, metric)))
+    if logx:
+        ax.set_xscale("symlog", linthresh=10)
+        ax.set_xlim(left=0)
+    ax.legend(frameon=False, fontsize="small")
+    return ax
+
+
+def delay_bars(history, runs, by: str = "wd", threshold: float = 0.99, ax=None):
+    """The grokking delay of every run, one bar per value of ``by``.
+
+    A run that never reaches ``threshold`` test accuracy gets a hatched bar as tall as
+    the training ran, marked "never": its delay is longer than we looked.
+    """
+    ax = _ax(ax)
+    table = grokking_steps(history, threshold)
+    last = float(history.step.max())
+    labels = [f"{v:g}" for v in runs[by]]
+    for i, run in enumerate(runs["run"]):
+        delay = table.loc[run, "delay"]
+        if np.isfinite(delay):
+            ax.bar(i, delay, color="C1")
+            ax.text(i, delay, f"{delay:.0f}", ha="center", va="bottom", fontsize="small")
+        else:
+            ax.bar(i, last, color="none", edgecolor="0.5", hatch="//")
+            ax.text(i, last, f"never\n(in {last:.0f} steps)", ha="center", va="bottom",
+                    fontsize="small")
+    ax.set_xticks(range(len(labels)), labels)
+    ax.set_xlabel(by)
+    ax.set_ylabel("grokking delay (steps)")
+    ax.set_title(f"from train acc ≥ {threshold:.0%} to test acc ≥ {threshold:.0%}",
+                 fontsize="small")
+    ax.set_ylim(0, last * 1.2)
+    return ax
+
 
 
 # --- chapter 3: Fourier features and the IPR -----------------------------------------------
+VECTOR_NAMES = ("U row (input m)", "V row (input n)", "W column (output q)")
+
+
+def neuron_weights(model, neuron: int, run: int = 0, axes=None, title: str = ""):
+    """One neuron's three weight vectors as functions of the residue (left) and their |rfft| (right).
+
+    Row ``neuron`` of U and of V, column ``neuron`` of W; the title gives the neuron's IPR.
+    """
+    import torch
+
+    from .fourier import neuron_ipr, neuron_weights_as_functions
+
+    vectors = [v.detach().double() for v in neuron_weights_as_functions(model, run, neuron)]
+    p = len(vectors[0])
+    if axes is None:
+        _, axes = plt.subplots(1, 2, figsize=(10, 2.8), constrained_layout=True)
+    residues, freqs = np.arange(p), np.arange(p // 2 + 1)
+    for i, (vec, name) in enumerate(zip(vectors, VECTOR_NAMES)):
+        axes[0].plot(residues, vec.numpy(), ".-", lw=0.8, ms=3, color=f"C{i}", label=name)
+        axes[1].bar(freqs + (i - 1) * 0.27, torch.fft.rfft(vec).abs().numpy(), width=0.27,
+                    color=f"C{i}", label=name)
+    with torch.no_grad():
+        ipr = neuron_ipr(*(t[None, None] for t in vectors[:2]), vectors[2][None, :, None]).item()
+    axes[0].set_xlabel("residue")
+    axes[0].set_ylabel("weight")
+    axes[0].set_title(f"{title} neuron {neuron}: weights (IPR {ipr:.2f})".strip(), fontsize="medium")
+    axes[1].set_xlabel("frequency s")
+    axes[1].set_ylabel("|rfft|")
+    axes[1].set_title("their DFT magnitudes", fontsize="medium")
+    axes[1].legend(frameon=False, fontsize="small")
+    return axes
+
+
+def ipr_comparison(iprs: dict, p: int | None = None, ax=None, bins=np.linspace(0, 1, 51)):
+    """Histograms of per-neuron IPR, one per entry of ``{name: values}``, on a log count axis.
+
+    Values are clipped into [0, 1] (an exact cosine can round to 1 + 1e-7); with ``p`` the
+    Gaussian level 2 / (p//2 + 1) is marked.
+    """
+    ax = _ax(ax, figsize=(6, 3.2))
+    for i, (name, values) in enumerate(iprs.items()):
+        values = np.clip(np.asarray(values, dtype=float).ravel(), 0, 1)
+        ax.hist(values, bins=bins, alpha=0.6, color=f"C{i}", label=name)
+    if p is not None:
+        ax.axvline(2 / (p // 2 + 1), color="k", ls=":", lw=1, label="Gaussian ≈ 2/(p//2+1)")
+    ax.set_yscale("log")
+    ax.set_xlabel("IPR")
+    ax.set_ylabel("neurons")
+    ax.legend(frameon=False, fontsize="small")
+    return ax
+
+
+def frequency_counts(table, p: int, ax=None):
+    """How many neurons use each frequency (U's dominant one), from ``neuron_fourier``."""
+    ax = _ax(ax, figsize=(6, 2.8))
+    freqs = np.arange(1, p // 2 + 1)
+    counts = np.bincount(table.freq_u, minlength=p // 2 + 1)[1:]
+    ax.bar(freqs, counts, color="C5")
+    ax.set_xlabel("dominant frequency s")
+    ax.set_ylabel("neurons")
+    return ax
+
+
+def phase_mismatch(table, ax=None, bins=np.linspace(-np.pi, np.pi, 49)):
+    """Histogram of phi_W - phi_U - phi_V per neuron, from ``neuron_fourier``."""
+    ax = _ax(ax, figsize=(5, 2.8))
+    ax.hist(table.phase_mismatch, bins=bins, color="C2")
+    ax.set_xlabel(r"$\varphi_W - \varphi_U - \varphi_V$ (radians)")
+    ax.set_ylabel("neurons")
+    ax.set_xticks([-np.pi, -np.pi / 2, 0, np.pi / 2, np.pi], ["−π", "−π/2", "0", "π/2", "π"])
+    return ax
+
+
+def analytic_accuracy_curve(widths, accuracies, p: int, ax=None):
+    """Accuracy of the analytic solution against its width N; ``accuracies`` (len(widths), seeds)."""
+    acc = np.asarray(accuracies, dtype=float)
+    widths = np.asarray(widths)
+    ax = _ax(ax)
+    for j in range(acc.shape[1]):
+        ax.plot(widths, acc[:, j], "o", color="C0", alpha=0.4, ms=4,
+                label="one draw of frequencies and phases" if j == 0 else None)
+    ax.plot(widths, acc.mean(1), "-", color="C0", label="mean")
+    ax.axhline(1.0, color="0.6", lw=0.5)
+    ax.set_xscale("log")
+    ax.set_xlabel("width N")
+    ax.set_ylabel(f"accuracy on all {p}² pairs")
+    ax.legend(frameon=False, fontsize="small")
+    return ax
+

@@ -6,7 +6,11 @@ is a list of runs that share the task and the architecture (a ``Config``).
 masks and labels, per-run hyper-parameter vectors broadcast over K, and a
 per-run loss whose sum has exactly each run's own gradient.  A single run is
 just K = 1.  If K runs do not fit in memory they are trained in chunks; every
-source of randomness is per run, so the chunking never changes a number.
+source of randomness (initial weights, minibatches, dropout masks) is drawn per
+run, so chunking never changes what a run sees.  With one or two CPU threads the
+numbers are bit-identical however the runs are chunked; some BLAS backends (MKL
+with more threads) round a batch of one differently from a larger batch, which
+changes results at the level of float32 rounding (~1e-7 relative).
 """
 from __future__ import annotations
 
@@ -20,7 +24,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from .data import Runs, check_fraction, check_seed, check_task, make_runs
+from .data import Runs, check_fraction, check_seed, check_task, is_integer, make_runs
 from .fourier import model_ipr
 from .models import BatchedMLP, check_activation
 from .phases import phases
@@ -32,8 +36,12 @@ METRICS = ("loss", "test_loss", "train_acc", "test_acc", "corrupt_acc", "corrupt
 
 
 def _positive_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+    if not is_integer(value) or value < 1:
         raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
 
 
 @dataclass(frozen=True)
@@ -64,6 +72,9 @@ class Config:
             raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
         if self.init_std is not None and not (self.init_std > 0 and math.isfinite(self.init_std)):
             raise ValueError(f"init_std must be a positive number, got {self.init_std!r}")
+        if not (isinstance(self.betas, (tuple, list)) and len(self.betas) == 2
+                and all(_number(b) for b in self.betas)):
+            raise ValueError(f"betas must be a pair of numbers in [0, 1), got {self.betas!r}")
         b1, b2 = self.betas
         if not (0 <= b1 < 1 and 0 <= b2 < 1):
             raise ValueError(f"betas must each lie in [0, 1), got {self.betas}")
@@ -87,11 +98,11 @@ class Run:
     def __post_init__(self):
         check_fraction("alpha", self.alpha, closed=False)
         check_fraction("xi", self.xi, closed=True)
-        if not (isinstance(self.lr, (int, float)) and 0 < self.lr < math.inf):
+        if not (_number(self.lr) and 0 < self.lr < math.inf):
             raise ValueError(f"lr must be a positive number, got {self.lr!r}")
-        if not (isinstance(self.wd, (int, float)) and 0 <= self.wd < math.inf):
+        if not (_number(self.wd) and 0 <= self.wd < math.inf):
             raise ValueError(f"wd must be a number >= 0, got {self.wd!r}")
-        if not (isinstance(self.dropout, (int, float)) and 0 <= self.dropout < 1):
+        if not (_number(self.dropout) and 0 <= self.dropout < 1):
             raise ValueError(f"dropout must lie in [0, 1), got {self.dropout!r}")
         check_seed("data_seed", self.data_seed)
         check_seed("model_seed", self.model_seed)
@@ -115,7 +126,7 @@ def grid(**values) -> list[Run]:
         if name not in RUN_FIELDS and name != "_seed":
             raise ValueError(f"unknown run setting {name!r}; choose from {RUN_FIELDS + ('seed',)}")
     names = list(values)
-    lists = [v if isinstance(v, (list, tuple, np.ndarray)) else [v] for v in values.values()]
+    lists = [list(v) if isinstance(v, (list, tuple, range, np.ndarray)) else [v] for v in values.values()]
     for name, vals in zip(names, lists):
         if len(vals) == 0:
             raise ValueError(f"{name.lstrip('_')} needs at least one value")
@@ -284,7 +295,12 @@ class SweepResult:
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
     if str(device) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(device)
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}") from None
+    if device.type not in ("cpu", "cuda"):
+        raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}")
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError("device 'cuda' was asked for but no CUDA GPU is available")
     return device

@@ -48,9 +48,9 @@ def standard_cells(path: Path):
     url, branch = repository()
     slug = url.removeprefix("https://github.com/")
     rel = path.relative_to(ROOT).as_posix()
-    badge = {"cell_type": "markdown", "metadata": {"tags": ["remove-cell"]},
+    badge = {"cell_type": "markdown", "id": "colab-badge", "metadata": {"tags": ["remove-cell"]},
              "source": BADGE.format(slug=slug, branch=branch, path=rel)}
-    setup = {"cell_type": "code", "execution_count": None, "metadata": {"tags": ["hide-cell"]},
+    setup = {"cell_type": "code", "execution_count": None, "id": "setup", "metadata": {"tags": ["hide-cell"]},
              "outputs": [], "source": SETUP.format(url=url, branch=branch)}
     return [badge, setup]
 
@@ -62,6 +62,7 @@ def _src(cell):
 
 def is_standard(cell, want):
     return cell.get("cell_type") == want["cell_type"] and _src(cell) == want["source"] \
+        and cell.get("id") == want["id"] \
         and cell.get("metadata", {}).get("tags") == want["metadata"]["tags"]
 
 
@@ -69,13 +70,20 @@ def sync(path: Path, check: bool) -> bool:
     nb = json.loads(path.read_text())
     want = standard_cells(path)
     cells = nb["cells"]
-    ok = len(cells) >= 2 and all(is_standard(c, w) for c, w in zip(cells[:2], want))
+    ok = len(cells) >= 2 and all(is_standard(c, w) for c, w in zip(cells[:2], want)) \
+        and nb.get("nbformat_minor", 0) >= 5 and all("id" in c for c in cells)
     if ok or check:
         return ok
     # drop any earlier version of the standard cells, then put the current ones first
     while cells and ("colab-badge.svg" in _src(cells[0]) or "google.colab" in _src(cells[0])):
         cells.pop(0)
     nb["cells"] = want + cells
+    nb["nbformat"], nb["nbformat_minor"] = 4, max(5, nb.get("nbformat_minor", 0))  # cell ids
+    used = {c["id"] for c in nb["cells"] if "id" in c}
+    for i, cell in enumerate(nb["cells"]):
+        if "id" not in cell:
+            cell["id"] = next(f"cell-{i}-{k}" for k in range(100) if f"cell-{i}-{k}" not in used)
+            used.add(cell["id"])
     path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
     return True
 

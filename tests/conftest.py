@@ -1,0 +1,22 @@
+"""Shared helpers for the grokbook test suite.
+
+The repository root is put on sys.path so that a plain ``pytest`` works without
+installing the package (``python -m pytest`` adds the working directory anyway).
+"""
+import os
+import sys
+
+import pytest
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+@pytest.fixture(autouse=True)
+def _restore_torch_defaults():
+    """Keep tests from leaking global torch state into each other."""
+    dtype = torch.get_default_dtype()
+    precision = torch.get_float32_matmul_precision()
+    yield
+    torch.set_default_dtype(dtype)
+    torch.set_float32_matmul_precision(precision)

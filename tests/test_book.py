@@ -1,0 +1,100 @@
+"""The book as a test subject: clean notebooks, one skeleton, a build without warnings, and
+pages that render in a real browser.  (The chapters themselves run through nbmake.)"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))
+import sync_chapters  # noqa: E402
+
+CHAPTERS = sync_chapters.chapters()
+SKELETON = ["## What you will learn", "## Setup", "## The idea", "## The experiment",
+            "## What we learned", "## Exercises"]
+
+
+def cells(path):
+    return json.loads(path.read_text())["cells"]
+
+
+def source(cell):
+    s = cell.get("source", "")
+    return "".join(s) if isinstance(s, list) else s
+
+
+def test_every_toc_chapter_exists():
+    listed = re.findall(r"file:\s*(\S+)", (ROOT / "_toc.yml").read_text())
+    missing = [f for f in listed if not any((ROOT / f"{f}{ext}").exists() for ext in (".ipynb", ".md"))]
+    assert not missing, f"_toc.yml lists pages that do not exist: {missing}"
+    assert CHAPTERS, "no chapters found"
+
+
+@pytest.mark.parametrize("path", sorted(ROOT.glob("book/**/*.ipynb")), ids=lambda p: p.name)
+def test_notebook_stored_without_outputs(path):
+    dirty = [i for i, c in enumerate(cells(path))
+             if c["cell_type"] == "code" and (c.get("outputs") or c.get("execution_count"))]
+    assert not dirty, f"{path.name}: cells {dirty} carry outputs; clear them before committing"
+
+
+def test_standard_first_cells_match_config():
+    bad = [p.name for p in CHAPTERS if not sync_chapters.sync(p, check=True)]
+    assert not bad, f"badge/setup cells out of date in {bad}: run python scripts/sync_chapters.py"
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.name)
+def test_chapter_skeleton_and_claims(path):
+    text = [source(c) for c in cells(path)]
+    markdown = "\n".join(t for t, c in zip(text, cells(path)) if c["cell_type"] == "markdown")
+    positions = [markdown.find(h + "\n") for h in SKELETON]
+    assert all(p >= 0 for p in positions), f"{path.name}: missing sections {[h for h, p in zip(SKELETON, positions) if p < 0]}"
+    assert positions == sorted(positions), f"{path.name}: sections out of order"
+    code = "\n".join(t for t, c in zip(text, cells(path)) if c["cell_type"] == "code")
+    assert re.search(r"^\s*assert ", code, re.M), f"{path.name}: states no claim as an assertion"
+    assert "gb.setup(" in code, f"{path.name}: no profile cell (gb.setup())"
+    assert "gb.checks." in code, f"{path.name}: exercises have no grokbook.checks call"
+
+
+@pytest.fixture(scope="session")
+def built_book(tmp_path_factory):
+    """Build the whole book (quick profile) into a temporary folder; warnings are errors."""
+    if shutil.which("jupyter-book") is None:
+        pytest.skip("jupyter-book is not installed (pip install -e '.[book]')")
+    out = tmp_path_factory.mktemp("book")
+    env = dict(os.environ, GROKBOOK_PROFILE="quick")
+    proc = subprocess.run(["jupyter-book", "build", str(ROOT), "--path-output", str(out),
+                           "--builder", "html", "-W", "-n", "--keep-going"],
+                          capture_output=True, text=True, env=env, cwd=ROOT)
+    return proc, out / "_build" / "html"
+
+
+@pytest.mark.slow
+def test_book_builds_without_warnings(built_book):
+    proc, html = built_book
+    log = proc.stdout + proc.stderr
+    assert proc.returncode == 0, f"jupyter-book build failed:\n{log[-4000:]}"
+    assert "WARNING" not in log, f"build warnings:\n{log[-4000:]}"
+    for name in re.findall(r"(?:root|file):\s*(\S+)", (ROOT / "_toc.yml").read_text()):
+        assert (html / f"{name}.html").exists(), f"no page for {name}"
+
+
+@pytest.mark.slow
+def test_pages_render_in_chromium(built_book):
+    proc, html = built_book
+    if proc.returncode != 0:
+        pytest.fail("the book did not build")
+    pytest.importorskip("playwright", reason="pip install playwright (drives the system Chromium)")
+    import check_book_html
+    if not any(shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome")):
+        if os.environ.get("CI"):
+            pytest.fail("CI must install Chromium (apt-get install chromium)")
+        pytest.skip("no Chromium on this machine")
+    problems = check_book_html.check(html, html.parent / "screenshots")
+    assert not problems, "\n".join(problems)

@@ -1,0 +1,99 @@
+"""The paper's phase rules (Appendix C) on hand-made numbers."""
+from fractions import Fraction
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from grokbook.phases import (COEXISTENCE, FORGETTING, FULL_INVERSION, MEMORIZATION, PARTIAL_INVERSION,
+                             PHASES, phase, phase_code, phases)
+
+
+def rule(train, test, xi):
+    """Appendix C written out independently, in exact decimal arithmetic.
+
+    Each float is read as the decimal it prints as (0.7 is 7/10), so the
+    boundaries are the paper's, not binary floating point's.
+    """
+    train, test, xi = (Fraction(repr(float(v))) for v in (train, test, xi))
+    if test >= Fraction(9, 10):
+        if train >= Fraction(9, 10):
+            return COEXISTENCE
+        return PARTIAL_INVERSION if train >= Fraction(105, 100) - xi else FULL_INVERSION
+    return MEMORIZATION if train >= Fraction(9, 10) else FORGETTING
+
+
+@pytest.mark.parametrize("train, test, xi, expected", [
+    # the paper's reference outcomes
+    (0.98, 0.98, 0.35, COEXISTENCE),
+    (0.78, 1.00, 0.35, PARTIAL_INVERSION),
+    (0.654, 1.00, 0.35, FULL_INVERSION),
+    (0.01, 0.01, 0.35, FORGETTING),
+    (1.00, 0.02, 0.35, MEMORIZATION),
+    # boundaries: 0.9 belongs to the upper side
+    (0.9, 0.9, 0.35, COEXISTENCE),
+    (0.9, 0.8999, 0.35, MEMORIZATION),
+    (0.8999, 0.9, 0.35, PARTIAL_INVERSION),
+    (0.9, 0.5, 0.0, MEMORIZATION),
+    (0.8999, 0.8999, 0.0, FORGETTING),
+    (1.0, 1.0, 0.0, COEXISTENCE),
+    (0.0, 0.0, 1.0, FORGETTING),
+    (0.0, 1.0, 1.0, FULL_INVERSION),  # 0 < 1.05 - 1
+    (0.8, 1.0, 0.25, PARTIAL_INVERSION),  # exactly 1.05 - xi (0.8 is also 1.05 - 0.25 in floats)
+    (0.79, 1.0, 0.25, FULL_INVERSION),
+])
+def test_phase_table(train, test, xi, expected):
+    assert phase(train, test, xi) == expected
+    assert rule(train, test, xi) == expected
+
+
+@pytest.mark.parametrize("xi", [0.25, 0.3, 0.5, 0.75, 0.15])
+def test_partial_full_boundary_is_1_05_minus_xi(xi):
+    b = round(1.05 - xi, 12)  # the decimal boundary (1.05 - 0.75 is 0.30000000000000004 in floats)
+    if b >= 0.9:  # xi <= 0.15: every train accuracy below 0.9 is Full Inversion
+        assert phase(0.8999, 1.0, xi) == FULL_INVERSION
+        return
+    assert phase(b, 1.0, xi) == PARTIAL_INVERSION  # exactly at the boundary
+    assert phase(np.nextafter(b, 0), 1.0, xi) == FULL_INVERSION
+    assert phase(b + 1e-9, 1.0, xi) == PARTIAL_INVERSION
+    assert phase(b - 1e-9, 1.0, xi) == FULL_INVERSION
+
+
+@pytest.mark.parametrize("train, xi", [(1372 / 1960, 0.35), (0.05, 1.0)])
+def test_decimal_boundary_partial_inversion(train, xi):
+    assert rule(train, 1.0, xi) == PARTIAL_INVERSION  # exact decimal arithmetic: on the boundary
+    assert phase(train, 1.0, xi) == PARTIAL_INVERSION
+
+
+def test_phases_vectorised_equals_elementwise():
+    rng = np.random.default_rng(0)
+    n = 500
+    grid = np.array([0.0, 0.5, 0.7, 0.75, 0.8, 0.85, 0.8999, 0.9, 0.95, 1.0])
+    train = np.concatenate([rng.uniform(0, 1, n), rng.choice(grid, n)])
+    test = np.concatenate([rng.uniform(0, 1, n), rng.choice(grid, n)])
+    xi = np.concatenate([rng.uniform(0, 1, n), rng.choice([0.0, 0.1, 0.25, 0.5, 1.0], n)])
+    out = phases(train, test, xi)
+    assert out.shape == (2 * n,) and out.dtype == object
+    assert list(out) == [phase(a, b, x) for a, b, x in zip(train, test, xi)]
+    assert set(out) == set(PHASES)  # every phase occurs, so the comparison covers all branches
+    # pandas columns and a scalar xi broadcast
+    df = pd.DataFrame({"train": train[:20], "test": test[:20]})
+    assert list(phases(df.train, df.test, 0.35)) == [phase(a, b, 0.35)
+                                                     for a, b in zip(train[:20], test[:20])]
+
+
+def test_phase_rule_against_independent_rule_on_grid():
+    values = [i / 100 for i in range(0, 101, 5)] + [0.899, 0.901]
+    for train in values:
+        for test in (0.0, 0.5, 0.899, 0.9, 1.0):
+            for xi in (0.0, 0.1, 0.25, 0.5, 1.0):
+                b = 1.05 - xi
+                if abs(train - b) < 1e-9:  # the float boundary is tested on its own above
+                    continue
+                assert phase(train, test, xi) == rule(train, test, xi), (train, test, xi)
+
+
+def test_phase_codes():
+    assert [phase_code(p) for p in PHASES] == list(range(5))
+    with pytest.raises(ValueError, match="phase"):
+        phase_code("Grokking")
