@@ -12,6 +12,7 @@ PROFILE ?= full
 setup:
 	$(PYTHON) -c "import torch" 2>/dev/null || $(PIP) install torch==2.13.0
 	$(PIP) install -e ".[dev,book]"
+	bash scripts/fetch_mathjax.sh
 
 book: setup
 	GROKBOOK_PROFILE=$(PROFILE) jupyter-book build . --builder html -W -n --keep-going

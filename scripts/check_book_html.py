@@ -5,7 +5,8 @@ For each page listed in _toc.yml (after `make book`, in _build/html):
 - every local image has loaded in the browser (complete, non-zero natural width), and every
   chapter page shows at least one figure;
 - every internal link points to a file that exists, and its #anchor to an element on that page;
-- Sphinx left no unresolved reference or citation (elements of class "problematic", "??").
+- Sphinx left no unresolved reference or citation (elements of class "problematic", "??");
+- MathJax typeset the math (no raw \\( or \\[ left in the text).
 It writes a full-page screenshot of each page to --screenshots (default _build/screenshots).
 
     python scripts/check_book_html.py [--html _build/html] [--screenshots DIR]
@@ -26,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
-JS_REPORT = """() => {
+JS_REPORT = r"""() => {
   const main = document.querySelector('main') || document.body;
   const imgs = [...main.querySelectorAll('img')].filter(i => !/^https?:/.test(i.getAttribute('src') || ''));
   return {
@@ -34,6 +35,8 @@ JS_REPORT = """() => {
     images: imgs.map(i => ({src: i.getAttribute('src'), ok: i.complete && i.naturalWidth > 0})),
     links: [...main.querySelectorAll('a[href]')].map(a => a.getAttribute('href')),
     problematic: main.querySelectorAll('.problematic').length,
+    math: main.querySelectorAll('mjx-container').length,
+    rawMath: /\\\(|\\\[/.test(main.innerText),
     text: main.innerText,
   };
 }"""
@@ -72,6 +75,7 @@ def check(html_dir: Path, shots: Path | None) -> list[str]:
                 problems.append(f"{name}: no page {path}")
                 continue
             page.goto(path.as_uri(), wait_until="load")
+            page.wait_for_timeout(1500)  # let MathJax typeset
             r = page.evaluate(JS_REPORT)
             where = f"{name}.html"
             if not r["title"]:
@@ -81,6 +85,8 @@ def check(html_dir: Path, shots: Path | None) -> list[str]:
                     problems.append(f"{where}: image {img['src']} did not load")
             if Path(name).name[:2].isdigit() and not r["images"]:
                 problems.append(f"{where}: a chapter page with no figure")
+            if r["rawMath"]:
+                problems.append(f"{where}: math left as raw TeX (MathJax did not run)")
             if r["problematic"] or "??" in r["text"]:
                 problems.append(f"{where}: unresolved reference or citation")
             for href in r["links"]:
@@ -94,7 +100,8 @@ def check(html_dir: Path, shots: Path | None) -> list[str]:
                     problems.append(f"{where}: broken anchor {href}")
             if shots:
                 page.screenshot(path=str(shots / f"{Path(name).name}.png"), full_page=True)
-            print(f"{where}: {len(r['images'])} figures, {len(r['links'])} links checked")
+            print(f"{where}: {len(r['images'])} figures, {r['math']} formulas, "
+                  f"{len(r['links'])} links checked")
         browser.close()
     return problems
 

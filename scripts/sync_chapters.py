@@ -1,7 +1,7 @@
 """Write the standard first two cells into every chapter, from _config.yml.
 
 Every chapter opens with the same two cells: a Colab badge (hidden in the
-rendered book, which has its own launch button) and a setup cell that is safe
+rendered book, which has its own launch button) and a setup cell (likewise hidden there) that is safe
 to re-run -- in Colab it clones the repository (the package *and* its cached
 results) and puts it on the path; anywhere else it does nothing.  The
 repository URL lives in _config.yml only; this script copies it here.
@@ -50,7 +50,7 @@ def standard_cells(path: Path):
     rel = path.relative_to(ROOT).as_posix()
     badge = {"cell_type": "markdown", "id": "colab-badge", "metadata": {"tags": ["remove-cell"]},
              "source": BADGE.format(slug=slug, branch=branch, path=rel)}
-    setup = {"cell_type": "code", "execution_count": None, "id": "setup", "metadata": {"tags": ["hide-cell"]},
+    setup = {"cell_type": "code", "execution_count": None, "id": "setup", "metadata": {"tags": ["remove-cell"]},
              "outputs": [], "source": SETUP.format(url=url, branch=branch)}
     return [badge, setup]
 

@@ -65,11 +65,15 @@ def test_chapter_skeleton_and_claims(path):
 @pytest.fixture(scope="session")
 def built_book(tmp_path_factory):
     """Build the whole book (quick profile) into a temporary folder; warnings are errors."""
-    if shutil.which("jupyter-book") is None:
+    beside = Path(sys.executable).parent / "jupyter-book"  # the script pip put next to this Python
+    exe = str(beside) if beside.exists() else shutil.which("jupyter-book")
+    if exe is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI must install jupyter-book (make setup)")
         pytest.skip("jupyter-book is not installed (pip install -e '.[book]')")
     out = tmp_path_factory.mktemp("book")
     env = dict(os.environ, GROKBOOK_PROFILE="quick")
-    proc = subprocess.run(["jupyter-book", "build", str(ROOT), "--path-output", str(out),
+    proc = subprocess.run([exe, "build", str(ROOT), "--path-output", str(out),
                            "--builder", "html", "-W", "-n", "--keep-going"],
                           capture_output=True, text=True, env=env, cwd=ROOT)
     return proc, out / "_build" / "html"
@@ -80,7 +84,9 @@ def test_book_builds_without_warnings(built_book):
     proc, html = built_book
     log = proc.stdout + proc.stderr
     assert proc.returncode == 0, f"jupyter-book build failed:\n{log[-4000:]}"
-    assert "WARNING" not in log, f"build warnings:\n{log[-4000:]}"
+    # Sphinx's warnings ("file:line: WARNING: ..."); the kernel's own log lines are not about the book
+    warnings = [line for line in log.splitlines() if "WARNING:" in line]
+    assert not warnings, "build warnings:\n" + "\n".join(warnings)
     for name in re.findall(r"(?:root|file):\s*(\S+)", (ROOT / "_toc.yml").read_text()):
         assert (html / f"{name}.html").exists(), f"no page for {name}"
 
