@@ -12,6 +12,7 @@ from .phases import PHASES, phase, phases
 from .profiles import PROFILES, Profile, profile, setup
 from . import checks, plots
 from .prune import prune_curve, prune_curves, prune_order
+from .sweeps import CacheError, get_sweep, load_sweep, run_sweep
 from .train import Config, Run, SweepResult, evaluate, grid, train
 
 __version__ = "0.1.0"

@@ -58,7 +58,29 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--device", default="auto", help="auto, cpu or cuda")
     run.add_argument("--json", action="store_true", help="print the table as JSON")
     run.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+    from .sweeps import SWEEPS
+    sw = sub.add_parser("sweep", help="train a named sweep and store it in results/ (resumes)")
+    sw.add_argument("name", choices=tuple(SWEEPS))
+    sw.add_argument("--profile", choices=tuple(PROFILES), default="full")
+    sw.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    sw.add_argument("--chunk-runs", type=int, default=289, help="runs per saved chunk")
+    sw.add_argument("--results", default=None, help="folder (default: results/ of the repository)")
+    sw.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     return parser
+
+
+def sweep_command(args) -> int:
+    from .sweeps import load_sweep, run_sweep, sweep
+    s = sweep(args.name, args.profile)
+    print(f"sweep {s.name} ({s.profile}): {s.n_runs} runs in {len(s.parts)} part(s), key {s.key()}")
+    path = run_sweep(s, device=resolve_device(args.device), directory=args.results,
+                     chunk_runs=args.chunk_runs, progress=not args.no_progress)
+    data = load_sweep(s, directory=args.results)
+    prov = data.provenance
+    print(f"{path}: {len(data.runs)} runs, {prov['seconds']:.1f} s of training on {prov['device']}")
+    print(data.runs.groupby("part").phase.value_counts().unstack(fill_value=0).to_string())
+    return 0
 
 
 def run_command(args) -> dict:
@@ -81,6 +103,8 @@ def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        if args.command == "sweep":
+            return sweep_command(args)
         out = run_command(args)
     except ValueError as err:
         parser.error(str(err))

@@ -5,10 +5,6 @@ the axes, so a chapter cell is one call plus, at most, a title.
 """
 from __future__ import annotations
 
-import matplotlib
-
-if matplotlib.get_backend().lower() == "agg" or not matplotlib.get_backend():
-    matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 

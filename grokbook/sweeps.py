@@ -1,0 +1,339 @@
+"""Named sweeps, cached with provenance, resumable.
+
+A sweep is one or more *parts*, each a ``Config`` (shared by its runs: the
+architecture, the batch size, BatchNorm on or off) and a list of ``Run``.  The
+book's sweeps are defined here by name, for each profile; ``run_sweep(name)``
+trains one and stores it in ``results/`` under a file named by a hash of its
+full definition, with its provenance (definition, package version, git commit,
+device, seconds).  ``load_sweep(name)`` reads it back, and refuses a file whose
+definition, contents or version do not match -- a stale or damaged result is
+reported, never used.
+
+Interrupted (Ctrl-C, a lost Colab session)?  Run the same command again: each
+part is trained in fixed chunks of runs, every finished chunk is saved at once,
+and a restart trains only the missing chunks.  Since every run's randomness is
+its own and the chunks are the same, the result equals a straight-through run.
+
+What is stored is compact: the final metrics of every run, its history every
+``history_every`` steps, the IPR of every neuron (float16) and, with
+BatchNorm, every neuron's |gamma| (float16).
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import platform
+import shutil
+import subprocess
+import time
+import zipfile
+import zlib
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .profiles import profile_name
+from .train import Config, Run, grid, train
+
+ROOT = Path(__file__).resolve().parents[1]
+FORMAT = 1  # bump when the stored layout changes
+
+
+class CacheError(RuntimeError):
+    """A cached sweep that is missing, stale or damaged; the message says which and what to do."""
+
+
+# ----------------------------------------------------------------------------- definitions
+@dataclass(frozen=True)
+class Part:
+    """Runs that share one Config."""
+
+    label: str
+    config: Config
+    runs: tuple
+
+
+@dataclass(frozen=True)
+class Sweep:
+    name: str
+    profile: str
+    parts: tuple
+    history_every: int
+    description: str = ""
+
+    @property
+    def n_runs(self) -> int:
+        return sum(len(p.runs) for p in self.parts)
+
+    def definition(self) -> dict:
+        """Everything that determines the results, as plain JSON data."""
+        return {"name": self.name, "profile": self.profile, "format": FORMAT,
+                "history_every": self.history_every,
+                "parts": [{"label": p.label, "config": asdict(p.config),
+                           "runs": [asdict(r) for r in p.runs]} for p in self.parts]}
+
+    def key(self) -> str:
+        text = json.dumps(self.definition(), sort_keys=True, default=list)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _axis(lo, hi, n):
+    return [round(float(v), 4) for v in np.linspace(lo, hi, n)]
+
+
+def _sizes(profile: str):
+    """Grid resolution and schedule per profile: the paper's 17 x 17 in full, 5 x 5 quick."""
+    from .profiles import PROFILES
+    sizes = PROFILES[profile]
+    n = 17 if profile == "full" else 5
+    return sizes, _axis(0.1, 0.9, n), _axis(0.0, 0.8 if profile == "full" else 0.6, n)
+
+
+def _phase_diagram(name, profile, knob, values, description, **config):
+    sizes, alphas, xis = _sizes(profile)
+    cfg = Config(p=sizes["p"], width=sizes["width"], steps=sizes["steps"],
+                 log_every=max(1, sizes["steps"] // 40), **config)
+    runs = tuple(grid(alpha=alphas, xi=xis, **{knob: list(values)}))
+    return Sweep(name, profile, (Part(f"{knob} sweep", cfg, runs),),
+                 history_every=cfg.log_every, description=description)
+
+
+def _batchnorm_diagram(profile):
+    sizes, alphas, xis = _sizes(profile)
+    batches = (8, 32, 64, 256) if profile == "full" else (32, 128)
+    steps = sizes["steps"]
+    parts = []
+    for b in batches:
+        for bn in (True, False):
+            cfg = Config(p=sizes["p"], width=sizes["width"], steps=steps, batch_size=b,
+                         batchnorm=bn, log_every=max(1, steps // 40))
+            parts.append(Part(f"batch {b}, {'BatchNorm' if bn else 'no BatchNorm'}", cfg,
+                              tuple(grid(alpha=alphas, xi=xis))))
+    return Sweep("batchnorm_phase_diagram", profile, tuple(parts),
+                 history_every=max(1, steps // 40),
+                 description="phase diagram over alpha x xi with BatchNorm after phi, per "
+                             "minibatch size, beside the same minibatches without BatchNorm")
+
+
+SWEEPS = {
+    "weight_decay_phase_diagram": lambda prof: _phase_diagram(
+        "weight_decay_phase_diagram", prof, "wd", (0, 5, 15, 20),
+        "phase diagram over alpha x xi for weight decay 0 / 5 / 15 / 20 (paper Fig. 3)"),
+    "dropout_phase_diagram": lambda prof: _phase_diagram(
+        "dropout_phase_diagram", prof, "dropout", (0.0, 0.3, 0.6, 0.9),
+        "phase diagram over alpha x xi for dropout 0 / 0.3 / 0.6 / 0.9 on the pre-activation"),
+    "batchnorm_phase_diagram": _batchnorm_diagram,
+}
+
+
+def sweep(name: str, profile: str | None = None) -> Sweep:
+    """The definition of a named sweep at a profile's sizes."""
+    if name not in SWEEPS:
+        raise ValueError(f"sweep must be one of {tuple(SWEEPS)}, got {name!r}")
+    return SWEEPS[name](profile_name(profile))
+
+
+# ----------------------------------------------------------------------------- results
+@dataclass
+class SweepData:
+    """A stored sweep: ``runs`` (one row per run, with its part), ``history`` (thinned),
+    ``ipr`` (K, N) and, with BatchNorm, ``gamma`` (K, N) |gamma|; ``provenance``."""
+
+    runs: pd.DataFrame
+    history: pd.DataFrame
+    ipr: np.ndarray
+    gamma: np.ndarray | None
+    provenance: dict
+
+
+def results_dir(path=None) -> Path:
+    return Path(path or os.environ.get("GROKBOOK_RESULTS", ROOT / "results"))
+
+
+def cache_path(s: Sweep, directory=None) -> Path:
+    return results_dir(directory) / f"{s.name}-{s.profile}-{s.key()}.npz"
+
+
+def _digest(arrays: dict) -> str:
+    h = hashlib.sha256()
+    for k in sorted(arrays):
+        a = np.ascontiguousarray(arrays[k])
+        h.update(k.encode()); h.update(str(a.dtype).encode()); h.update(str(a.shape).encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
+def _frame_arrays(prefix, df):
+    out = {}
+    for c in df.columns:
+        v = df[c].to_numpy()
+        out[f"{prefix}{c}"] = v.astype(str) if v.dtype == object else v
+    return out
+
+
+def _frame(prefix, arrays):
+    return pd.DataFrame({k[len(prefix):]: arrays[k] for k in sorted(arrays) if k.startswith(prefix)})
+
+
+def _write(path: Path, arrays: dict, meta: dict):
+    """Atomically write arrays + meta (with a content digest) to one .npz."""
+    meta = dict(meta, digest=_digest(arrays))
+    buf = io.BytesIO()
+    np.savez_compressed(buf, __meta__=np.array(json.dumps(meta, default=str)), **arrays)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_bytes(buf.getvalue())
+    os.replace(tmp, path)
+
+
+def _read(path: Path):
+    """(arrays, meta) of a file written by _write; CacheError if it is damaged."""
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            arrays = {k: f[k] for k in f.files}
+        meta = json.loads(str(arrays.pop("__meta__")))
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error) as err:
+        raise CacheError(f"{path}: damaged cache file ({type(err).__name__}: {err}); delete it "
+                         "and regenerate it") from None
+    if meta.get("digest") != _digest(arrays):
+        raise CacheError(f"{path}: damaged cache file (its contents do not match their digest); "
+                         "delete it and regenerate it")
+    return arrays, meta
+
+
+def _chunk_arrays(result, part_index, first_run, history_every):
+    runs = result.runs.copy()
+    runs["run"] = runs["run"] + first_run
+    runs.insert(1, "part", part_index)
+    h = result.history
+    last = h.step.max()
+    h = h[(h.step % history_every == 0) | (h.step == last)].copy()
+    h["run"] = h["run"] + first_run
+    arrays = {**_frame_arrays("runs/", runs), **_frame_arrays("history/", h),
+              "ipr": result.ipr().numpy().astype(np.float16)}
+    if result.model.batchnorm:
+        arrays["gamma"] = result.model.gamma.detach().abs().numpy().astype(np.float16)
+    return arrays
+
+
+def _git_commit():
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True,
+                              text=True, timeout=10).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def _provenance(s: Sweep, device, seconds):
+    from . import __version__
+    dev = str(device)
+    if dev.startswith("cuda"):
+        dev += f" ({torch.cuda.get_device_name()})"
+    return {"definition": s.definition(), "key": s.key(), "version": __version__,
+            "git_commit": _git_commit(), "device": dev, "torch": torch.__version__,
+            "python": platform.python_version(), "seconds": round(seconds, 2),
+            "created": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
+
+
+def run_sweep(name_or_sweep, profile: str | None = None, *, device="auto", directory=None,
+              chunk_runs: int = 289, progress: bool = True, max_chunks: int | None = None,
+              **train_kw) -> Path:
+    """Train a sweep (resuming from its saved chunks, if any) and store it; returns the path.
+
+    ``max_chunks`` stops after that many newly trained chunks (for tests of resuming:
+    the effect is the same as an interruption).
+    """
+    s = name_or_sweep if isinstance(name_or_sweep, Sweep) else sweep(name_or_sweep, profile)
+    if isinstance(chunk_runs, bool) or not isinstance(chunk_runs, int) or chunk_runs < 1:
+        raise ValueError(f"chunk_runs must be an integer >= 1, got {chunk_runs!r}")
+    final = cache_path(s, directory)
+    partial = final.with_suffix("")  # a folder of finished chunks
+    partial = partial.parent / (partial.name + ".partial")
+    chunks, first = [], 0
+    for i, part in enumerate(s.parts):
+        for lo in range(0, len(part.runs), chunk_runs):
+            chunks.append((i, lo, first + lo))
+        first += len(part.runs)
+    trained = 0
+    for i, lo, first_run in chunks:
+        path = partial / f"part{i}-runs{lo}.npz"
+        if path.exists():
+            try:
+                _, meta = _read(path)
+                if meta.get("key") == s.key():
+                    continue
+            except CacheError:
+                pass  # a chunk cut off mid-write: train it again
+        if max_chunks is not None and trained >= max_chunks:
+            return partial
+        part = s.parts[i]
+        t = time.perf_counter()
+        result = train(list(part.runs[lo:lo + chunk_runs]), part.config, device=device,
+                       progress=progress, **train_kw)
+        _write(path, _chunk_arrays(result, i, first_run, s.history_every),
+               {"key": s.key(), "seconds": time.perf_counter() - t, "device": result.device})
+        trained += 1
+
+    pieces = [_read(partial / f"part{i}-runs{lo}.npz") for i, lo, _ in chunks]
+    arrays = {}
+    for k in pieces[0][0]:
+        arrays[k] = np.concatenate([a[k] for a, _ in pieces])
+    seconds = sum(m["seconds"] for _, m in pieces)
+    devices = sorted({m["device"] for _, m in pieces})
+    meta = _provenance(s, devices[0] if len(devices) == 1 else ", ".join(devices), seconds)
+    _write(final, arrays, meta)
+    shutil.rmtree(partial, ignore_errors=True)
+    return final
+
+
+def load_sweep(name_or_sweep, profile: str | None = None, *, directory=None) -> SweepData:
+    """Read a stored sweep; CacheError if it is missing, stale or damaged."""
+    from . import __version__
+    s = name_or_sweep if isinstance(name_or_sweep, Sweep) else sweep(name_or_sweep, profile)
+    path = cache_path(s, directory)
+    if not path.exists():
+        others = sorted(path.parent.glob(f"{s.name}-{s.profile}-*.npz"))
+        hint = (f" (found {', '.join(o.name for o in others)}: made from another definition -- "
+                "stale)") if others else ""
+        raise CacheError(f"no cached result for sweep {s.name!r} ({s.profile} profile) at {path}"
+                         f"{hint}; regenerate it with: python -m grokbook sweep {s.name} "
+                         f"--profile {s.profile}")
+    arrays, meta = _read(path)
+    if meta.get("key") != s.key() or meta.get("definition") != json.loads(
+            json.dumps(s.definition(), default=list)):
+        raise CacheError(f"{path}: stale cache file (made from a different sweep definition); "
+                         f"regenerate it with: python -m grokbook sweep {s.name} --profile {s.profile}")
+    if meta.get("version") != __version__:
+        raise CacheError(f"{path}: stale cache file (made by grokbook {meta.get('version')}, this "
+                         f"is {__version__}); regenerate it with: python -m grokbook sweep {s.name} "
+                         f"--profile {s.profile}")
+    return SweepData(runs=_frame("runs/", arrays), history=_frame("history/", arrays),
+                     ipr=arrays["ipr"], gamma=arrays.get("gamma"), provenance=meta)
+
+
+def get_sweep(name: str, profile: str | None = None, *, recompute: bool = False,
+              device="auto", directory=None, progress: bool = True) -> SweepData:
+    """What a chapter calls: the cached result if it is there and valid; else, for the quick
+    profile (cheap enough to train live) or with ``recompute=True``, a freshly trained one.
+
+    A full-profile result that is missing, stale or damaged raises CacheError saying how to
+    regenerate it -- it is never silently replaced or used.
+    """
+    s = sweep(name, profile)
+    if not recompute:
+        try:
+            return load_sweep(s, directory=directory)
+        except CacheError:
+            if s.profile != "quick":
+                raise
+    run_sweep(s, device=device, directory=directory, progress=progress)
+    return load_sweep(s, directory=directory)
+
+
+__all__ = ["SWEEPS", "Sweep", "Part", "SweepData", "CacheError", "sweep", "run_sweep",
+           "load_sweep", "get_sweep", "cache_path"]

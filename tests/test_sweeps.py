@@ -1,0 +1,152 @@
+"""The sweep cache: stored results equal a direct training, resume gives the same numbers as a
+straight run, and a missing, stale or damaged file is reported, never used."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+import grokbook
+from grokbook import Config, grid, train
+from grokbook import sweeps
+from grokbook.sweeps import CacheError, Part, Sweep, load_sweep, run_sweep
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)  # bit-identical chunks (see test_engine)
+    yield
+    torch.set_num_threads(n)
+
+
+def tiny(steps=30, batchnorm=False):
+    runs = tuple(grid(alpha=[0.4, 0.7], xi=[0.0, 0.3], wd=[0.0, 1.0]))
+    cfg = Config(p=11, width=16, steps=steps, log_every=5,
+                 batch_size=16 if batchnorm else None, batchnorm=batchnorm)
+    return Sweep("tiny", "quick", (Part("a", cfg, runs[:5]), Part("b", cfg, runs[5:])),
+                 history_every=10)
+
+
+def test_stored_sweep_equals_direct_training(tmp_path):
+    s = tiny()
+    run_sweep(s, directory=tmp_path, chunk_runs=3, progress=False)
+    data = load_sweep(s, directory=tmp_path)
+    direct = train(list(s.parts[0].runs) + list(s.parts[1].runs), s.parts[0].config,
+                   progress=False)
+    assert len(data.runs) == 8 and data.runs.part.tolist() == [0] * 5 + [1] * 3
+    for col in ("train_acc", "test_acc", "loss", "wd", "alpha"):
+        np.testing.assert_array_equal(data.runs[col].to_numpy(), direct.runs[col].to_numpy())
+    assert data.runs.phase.tolist() == direct.runs.phase.tolist()
+    thinned = direct.history[direct.history.step % 10 == 0].reset_index(drop=True)
+    np.testing.assert_array_equal(data.history.sort_values(["run", "step"]).test_acc.to_numpy(),
+                                  thinned.test_acc.to_numpy())
+    assert set(data.history.step) == {0, 10, 20, 30}
+    np.testing.assert_allclose(data.ipr, direct.ipr().numpy(), atol=1e-3)  # float16
+    assert data.gamma is None
+    prov = data.provenance
+    assert prov["version"] == grokbook.__version__ and prov["device"] == "cpu"
+    assert prov["seconds"] > 0 and prov["definition"]["name"] == "tiny"
+
+
+def test_batchnorm_sweep_stores_gamma(tmp_path):
+    s = tiny(steps=10, batchnorm=True)
+    run_sweep(s, directory=tmp_path, progress=False)
+    data = load_sweep(s, directory=tmp_path)
+    direct = train(list(s.parts[0].runs), s.parts[0].config, progress=False)
+    np.testing.assert_allclose(data.gamma[:5], direct.model.gamma.detach().abs().numpy(), rtol=1e-3)
+
+
+def test_resume_after_interruption_gives_identical_results(tmp_path):
+    s = tiny()
+    straight = run_sweep(s, directory=tmp_path / "straight", chunk_runs=2, progress=False)
+    partial = run_sweep(s, directory=tmp_path / "resumed", chunk_runs=2, progress=False,
+                        max_chunks=2)  # "interrupted" after two of four chunks
+    assert partial.is_dir() and len(list(partial.glob("*.npz"))) == 2
+    with pytest.raises(CacheError, match="no cached result"):
+        load_sweep(s, directory=tmp_path / "resumed")
+    # a chunk cut off mid-write is trained again, not trusted
+    (partial / "part1-runs0.npz").write_bytes(b"PK\x03\x04 truncated")
+    resumed = run_sweep(s, directory=tmp_path / "resumed", chunk_runs=2, progress=False)
+    assert not partial.exists()
+    a, b = np.load(straight), np.load(resumed)
+    for k in a.files:
+        if k != "__meta__":
+            np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+
+
+def test_missing_result_says_how_to_regenerate(tmp_path):
+    with pytest.raises(CacheError, match="python -m grokbook sweep tiny"):
+        load_sweep(tiny(), directory=tmp_path)
+
+
+def test_stale_definition_is_reported(tmp_path):
+    run_sweep(tiny(steps=30), directory=tmp_path, progress=False)
+    with pytest.raises(CacheError, match="stale"):
+        load_sweep(tiny(steps=40), directory=tmp_path)
+
+
+def test_file_renamed_onto_another_definition_is_stale(tmp_path):
+    path = run_sweep(tiny(steps=30), directory=tmp_path, progress=False)
+    other = sweeps.cache_path(tiny(steps=40), tmp_path)
+    path.rename(other)
+    with pytest.raises(CacheError, match="stale"):
+        load_sweep(tiny(steps=40), directory=tmp_path)
+
+
+def test_other_version_is_stale(tmp_path, monkeypatch):
+    s = tiny(steps=10)
+    run_sweep(s, directory=tmp_path, progress=False)
+    monkeypatch.setattr(grokbook, "__version__", "9.9.9")
+    with pytest.raises(CacheError, match="stale.*grokbook 0.1.0"):
+        load_sweep(s, directory=tmp_path)
+
+
+@pytest.mark.parametrize("damage", ["flip", "truncate", "digest"])
+def test_damaged_file_is_reported(tmp_path, damage):
+    s = tiny(steps=10)
+    path = run_sweep(s, directory=tmp_path, progress=False)
+    raw = bytearray(path.read_bytes())
+    if damage == "flip":  # a run of bytes in the middle of the compressed data
+        mid = len(raw) // 2
+        raw[mid:mid + 64] = bytes(b ^ 0xFF for b in raw[mid:mid + 64])
+        path.write_bytes(bytes(raw))
+    elif damage == "truncate":
+        path.write_bytes(bytes(raw[: len(raw) // 2]))
+    else:  # a well-formed file whose numbers were changed after the fact
+        with np.load(path) as f:
+            arrays = {k: f[k] for k in f.files}
+        arrays["runs/test_acc"] = arrays["runs/test_acc"] + 0.01
+        np.savez_compressed(path, **arrays)
+    with pytest.raises(CacheError, match="damaged"):
+        load_sweep(s, directory=tmp_path)
+
+
+def test_get_sweep_full_profile_never_trains_silently(tmp_path):
+    with pytest.raises(CacheError, match="regenerate"):
+        sweeps.get_sweep("weight_decay_phase_diagram", "full", directory=tmp_path)
+
+
+def test_named_sweeps_match_the_paper():
+    wd = sweeps.sweep("weight_decay_phase_diagram", "full")
+    runs = pd.DataFrame([r.__dict__ for r in wd.parts[0].runs])
+    assert wd.n_runs == 17 * 17 * 4
+    assert sorted(runs.wd.unique()) == [0, 5, 15, 20]
+    assert runs.alpha.nunique() == 17 and runs.alpha.min() == 0.1 and runs.alpha.max() == 0.9
+    assert runs.xi.nunique() == 17
+    cfg = wd.parts[0].config
+    assert (cfg.p, cfg.width, cfg.steps) == (97, 500, 2000)
+    drop = pd.DataFrame([r.__dict__ for r in sweeps.sweep("dropout_phase_diagram", "full").parts[0].runs])
+    assert sorted(drop.dropout.unique()) == [0, 0.3, 0.6, 0.9]
+    bn = sweeps.sweep("batchnorm_phase_diagram", "full")
+    assert sorted({(p.config.batch_size, p.config.batchnorm) for p in bn.parts}) == \
+        [(b, n) for b in (8, 32, 64, 256) for n in (False, True)]
+    assert wd.key() == sweeps.sweep("weight_decay_phase_diagram", "full").key()
+    assert wd.key() != sweeps.sweep("weight_decay_phase_diagram", "quick").key()
+    with pytest.raises(ValueError, match="sweep must be one of"):
+        sweeps.sweep("no_such_sweep")
+    with pytest.raises(ValueError, match="chunk_runs"):
+        run_sweep(tiny(), chunk_runs=0)
