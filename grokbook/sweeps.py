@@ -152,7 +152,11 @@ class SweepData:
 
 
 def results_dir(path=None) -> Path:
-    return Path(path or os.environ.get("GROKBOOK_RESULTS", ROOT / "results"))
+    """Where results live: ``path``, else $GROKBOOK_RESULTS, else the repository's results/
+    (a checkout or an editable install), else ./results."""
+    if path or os.environ.get("GROKBOOK_RESULTS"):
+        return Path(path or os.environ["GROKBOOK_RESULTS"])
+    return ROOT / "results" if (ROOT / "results").is_dir() else Path.cwd() / "results"
 
 
 def cache_path(s: Sweep, directory=None) -> Path:
