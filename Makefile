@@ -1,10 +1,12 @@
 # grokbook: two commands on a fresh machine.
-#   make book   set up, then build the book into _build/html (chapters executed; PROFILE=full by default)
+#   make book   set up, then build the book into _build/html (chapters executed: the paper's sizes,
+#               PROFILE=full, when a GPU is present; the quick sizes on a CPU unless PROFILE=full is given)
 #   make test   set up, then run the unit tests, every chapter (quick profile), the book build
 #               and the browser check of its pages
 PYTHON ?= python3
 PIP = $(PYTHON) -m pip
-PROFILE ?= full
+# On a CPU the full profile trains p = 97 networks for minutes per chapter: quick unless asked.
+PROFILE ?= $(shell $(PYTHON) -c "import torch; print('full' if torch.cuda.is_available() else 'quick')" 2>/dev/null || echo quick)
 
 .PHONY: setup book test check-html demo bench reproduce clean
 
