@@ -11,7 +11,6 @@ import argparse
 import json
 import sys
 
-import torch
 
 from .profiles import PROFILES, profile
 from .train import Config, grid, resolve_device, train

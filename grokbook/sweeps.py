@@ -38,7 +38,7 @@ import pandas as pd
 import torch
 
 from .profiles import profile_name
-from .train import Config, Run, grid, train
+from .train import Config, grid, train
 
 ROOT = Path(__file__).resolve().parents[1]
 FORMAT = 1  # bump when the stored layout changes
