@@ -2,7 +2,6 @@
 straight run, and a missing, stale or damaged file is reported, never used."""
 from __future__ import annotations
 
-import json
 
 import numpy as np
 import pandas as pd
