@@ -253,3 +253,191 @@ def network_output(fn) -> bool:
     cases = [random_case(5, 7), random_case(64, 13), random_case(300, 53), analytic_case]
     return _report("network_output", fn, cases)
 
+
+
+# --- chapters 4 and 5 checks ---
+def _random_split(g, p, alpha, xi):
+    """Random predictions and a random split with corrupted labels, as plain tensors."""
+    from .data import split_and_corrupt
+
+    seed = int(torch.randint(0, 10_000, (1,), generator=g))
+    train, labels, corrupted = split_and_corrupt(p, "add", alpha, xi, seed)
+    truth, _ = task_table(p, "add")
+    # predictions: mostly the given label, some the truth, some random
+    pick = torch.randint(0, 3, labels.shape, generator=g)
+    pred = torch.where(pick == 0, labels, torch.where(pick == 1, truth,
+                       torch.randint(0, p, labels.shape, generator=g)))
+    return pred, labels, truth, train
+
+
+def corrupted_accuracies(fn) -> bool:
+    """``fn(pred, labels, truth, train)`` returns (corrupt_acc, corrupt_true_acc, clean_acc).
+
+    All four are (p*p,) tensors over the table: predictions, labels as given, true labels,
+    the training mask.  The corrupted examples are the training pairs whose given label
+    differs from the truth (a redrawn label that came out right is clean); corrupt_acc
+    compares the prediction there with the given label, corrupt_true_acc with the true one;
+    clean_acc is the accuracy on the other training pairs.
+    """
+    from .train import evaluate
+
+    class _Table(torch.nn.Module):  # a "model" that outputs one-hot predictions
+        def __init__(self, pred, p):
+            super().__init__()
+            self.out = torch.nn.functional.one_hot(pred, p).double()[None]
+
+        def forward(self, neuron_mask=None):
+            return self.out
+
+    def case(p, alpha, xi, g):
+        from .data import Runs
+        pred, labels, truth, train = _random_split(g, p, alpha, xi)
+        valid = torch.ones(p * p, dtype=torch.bool)
+        data = Runs(p, "add", truth, valid, train[None], labels[None], (labels != truth)[None] & train[None])
+        want = evaluate(_Table(pred, p), data)
+
+        def run(f):
+            got = f(pred.clone(), labels.clone(), truth.clone(), train.clone())
+            assert len(got) == 3, f"p={p}: return three numbers, got {len(got)}"
+            for name, value in zip(("corrupt_acc", "corrupt_true_acc", "clean_acc"), got):
+                _close(float(value), want[name][0].item(), f"p={p}, alpha={alpha}, xi={xi}: {name}")
+        return run
+
+    g = torch.Generator().manual_seed(6)
+    cases = [case(p, a, x, g) for p, a, x in ((7, 0.6, 0.5), (31, 0.5, 0.35), (53, 0.7, 0.25),
+                                               (97, 0.3, 0.9))]
+    return _report("corrupted_accuracies", fn, cases)
+
+
+def prune_mask(fn) -> bool:
+    """``fn(ipr, fraction, order)`` returns an (N,) 0/1 mask that removes round(fraction * N)
+    neurons: the lowest-IPR ones for order "low", the highest-IPR ones for "high".
+    (1 keeps a neuron, 0 prunes it.)"""
+    from .prune import prune_masks
+
+    g = torch.Generator().manual_seed(7)
+
+    def case(N, fraction, order):
+        ipr = torch.rand(N, generator=g, dtype=torch.float64)
+
+        def run(f):
+            got = torch.as_tensor(f(ipr.clone(), fraction, order)).reshape(-1)
+            want = prune_masks(ipr, [fraction], order)[0]
+            _close(got, want, f"N={N}, fraction={fraction}, order={order!r}", atol=0, rtol=0)
+        return run
+
+    cases = [case(N, f, o) for N, f in ((10, 0.3), (300, 0.0), (300, 0.25), (500, 0.7), (97, 1.0))
+             for o in ("low", "high")]
+    return _report("prune_mask", fn, cases)
+
+
+def pruned_output(fn) -> bool:
+    """``fn(U, V, W, mask, m, n)`` returns the p outputs for the pair (m, n) of the network with
+    the neurons where ``mask`` (N,) is 0 removed: W (mask * (U[:, m] + V[:, n])^2)."""
+    from .models import BatchedMLP
+
+    g = torch.Generator().manual_seed(8)
+
+    def reference(U, V, W, mask, m, n):
+        with torch.no_grad():
+            return BatchedMLP(U[None], V[None], W[None])(neuron_mask=mask[None])[0, m * U.shape[1] + n]
+
+    def case(N, p, keep):
+        U, V, W = (torch.randn(*s, generator=g, dtype=torch.float64) for s in ((N, p), (N, p), (p, N)))
+        mask = (torch.rand(N, generator=g) < keep).double()
+        m, n = (int(torch.randint(0, p, (1,), generator=g)) for _ in range(2))
+        return lambda f: _close(f(U.clone(), V.clone(), W.clone(), mask.clone(), m, n),
+                                reference(U, V, W, mask, m, n),
+                                f"N={N}, p={p}, {int(mask.sum())} of {N} neurons kept, (m, n)=({m}, {n})")
+
+    cases = [case(5, 7, 0.6), case(64, 13, 0.5), case(300, 53, 0.3), case(50, 11, 1.0), case(50, 11, 0.0)]
+    return _report("pruned_output", fn, cases)
+
+
+# --- chapter 7 checks ---
+def corrupted_accuracy(fn) -> bool:
+    """``fn(pred, labels, truth, train)``: accuracy on the *corrupted* training examples
+    (training pairs whose given label differs from the truth), against the given labels and
+    against the true labels, as a pair of floats.  All arguments are 1-D tensors of the same
+    length (``train`` boolean).  With no corrupted example, return (nan, nan).
+    """
+    import math
+
+    def want(pred, labels, truth, train):
+        changed = train & (labels != truth)
+        if not changed.any():
+            return float("nan"), float("nan")
+        return ((pred == labels)[changed].double().mean().item(),
+                (pred == truth)[changed].double().mean().item())
+
+    def case(pred, labels, truth, train, what):
+        def run(f):
+            got = f(pred.clone(), labels.clone(), truth.clone(), train.clone())
+            assert len(got) == 2, f"{what}: return a pair (given, true), got {got!r}"
+            for g_, w_, name in zip(got, want(pred, labels, truth, train), ("given", "true")):
+                g_ = float(g_)
+                if math.isnan(w_):
+                    assert math.isnan(g_), f"{what}: {name}-label accuracy {g_}, expected nan"
+                else:
+                    assert abs(g_ - w_) < 1e-6, f"{what}: {name}-label accuracy {g_:.4f}, expected {w_:.4f}"
+        return run
+
+    g = torch.Generator().manual_seed(7)
+    truth = torch.tensor([0, 1, 2, 3, 4, 0])
+    labels = torch.tensor([0, 3, 2, 1, 4, 2])  # pairs 1, 3 and 5 corrupted
+    train = torch.tensor([True, True, True, True, False, True])
+    cases = [case(truth.clone(), labels, truth, train, "predicting every true label (Full Inversion)"),
+             case(labels.clone(), labels, truth, train, "predicting every given label (memorization)"),
+             case(truth.clone(), truth.clone(), truth, train, "no corrupted label at all"),
+             case(labels.clone(), labels, truth, torch.tensor([True, False, True, True, True, True]),
+                  "a corrupted pair outside the training set does not count")]
+    for n, p in ((50, 7), (500, 53), (3000, 97)):
+        truth = torch.randint(0, p, (n,), generator=g)
+        corrupt = torch.rand(n, generator=g) < 0.3
+        labels = torch.where(corrupt, torch.randint(0, p, (n,), generator=g), truth)
+        pick = torch.rand(n, generator=g)
+        pred = torch.where(pick < 0.4, truth, torch.where(pick < 0.7, labels,
+                                                          torch.randint(0, p, (n,), generator=g)))
+        train = torch.rand(n, generator=g) < 0.6
+        cases.append(case(pred, labels, truth, train, f"random, n={n}, p={p}"))
+    return _report("corrupted_accuracy", fn, cases)
+
+
+def unlearning_step(fn) -> bool:
+    """``fn(steps, train_acc, inverted, fit=0.95, tol=0.03)``: the first logged step at which
+    the train accuracy, having first reached ``fit`` (stage 1), has come down to at most
+    ``inverted + tol`` (stage 2); None (or NaN) if either never happens.
+    """
+    import numpy as np
+    import pandas as pd
+
+    from .history import stages
+
+    def want(steps, acc, inverted, fit, tol):
+        frame = pd.DataFrame({"run": 0, "step": steps, "train_acc": acc, "test_acc": 0.0})
+        return stages(frame, inverted, fit=fit, tol=tol).loc[0, "unlearn_step"]
+
+    def case(steps, acc, inverted, what, fit=0.95, tol=0.03):
+        steps, acc = np.asarray(steps), np.asarray(acc, dtype=float)
+        def run(f):
+            got = f(steps.copy(), acc.copy(), inverted, fit, tol)
+            _same_step(got, want(steps, acc, inverted, fit, tol), what)
+        return run
+
+    g = np.random.default_rng(7)
+    cases = [
+        case([0, 10, 20, 30, 40, 50], [0.0, 0.6, 0.99, 0.9, 0.76, 0.75], 0.75, "memorize, then unlearn"),
+        case([0, 10, 20, 30], [0.0, 0.5, 0.78, 0.76], 0.75,
+             "below the level before ever memorizing: it only counts after stage 1"),
+        case([0, 10, 20, 30], [0.0, 0.97, 1.0, 0.99], 0.75, "memorizes and never unlearns"),
+        case([0, 10, 20, 30], [0.0, 0.95, 0.8, 0.77], 0.75, "exactly at fit counts as stage 1"),
+        case([0, 5, 50, 60, 400], [0.1, 0.99, 0.7, 0.6, 0.01], 0.7, "unevenly spaced, then forgets",
+             tol=0.0),
+    ]
+    for _ in range(3):
+        n = int(g.integers(20, 150))
+        steps = np.cumsum(g.integers(1, 20, n)) - 1
+        up = np.clip(np.cumsum(np.abs(g.normal(0.05, 0.05, n))), 0, 1)
+        down = np.clip(1 - np.cumsum(np.abs(g.normal(0.0, 0.01, n))), 0.6, 1)
+        cases.append(case(steps, np.minimum(up, down), float(g.uniform(0.6, 0.8)), "a random curve"))
+    return _report("unlearning_step", fn, cases)

@@ -37,3 +37,57 @@ def grokking_steps(history, threshold: float = 0.99, metrics=()):
             row[f"{m}_at_grok"] = float(at[m].iloc[0]) if len(at) else float("nan")
         rows.append(row)
     return pd.DataFrame(rows).set_index("run")
+
+
+# --- chapter 7: two stages ---
+def inversion_level(xi: float, p: int) -> float:
+    """Train accuracy (labels as given) of a network that predicts every *true* label:
+    a fraction xi of the training labels was redrawn from [0, p), and 1/p of those
+    redraws landed on the truth, so 1 - xi + xi / p.  Full Inversion scores this."""
+    return 1 - xi + xi / p
+
+
+def first_step_below(history, metric: str, threshold: float, run: int = 0,
+                     after: float = 0) -> float:
+    """The first logged step >= ``after`` at which ``metric`` of ``run`` is <= ``threshold``;
+    NaN if never (or if ``after`` is NaN).  The mirror image of ``first_step``."""
+    h = history[history.run == run].sort_values("step")
+    if h.empty:
+        raise ValueError(f"run {run} is not in the history (runs: {sorted(history.run.unique())})")
+    if after != after:  # NaN: the earlier event never happened
+        return float("nan")
+    hit = h.step[(h.step >= after) & (h[metric] <= threshold)]  # NaN never counts
+    return float(hit.iloc[0]) if len(hit) else float("nan")
+
+
+def stages(history, inverted, fit: float = 0.95, grok: float = 0.9, tol: float = 0.03,
+           forget: float = 0.5):
+    """Per run, the steps of the two stages (and of forgetting), read off a history.
+
+    ``inverted``: the train accuracy of Full Inversion (see ``inversion_level``), one
+    number or one per run (a mapping / Series indexed by run).  Columns:
+
+    - ``fit_step``: first step with train accuracy >= ``fit`` (stage 1: corrupted labels
+      memorized too; train accuracy is against the labels as given);
+    - ``peak_train``: the highest train accuracy up to ``grok_step`` (or overall if never);
+    - ``grok_step``: first step with test accuracy >= ``grok``;
+    - ``unlearn_step``: first step after ``fit_step`` with train accuracy <= inverted + tol
+      (stage 2: the corrupted labels unlearned);
+    - ``forget_step``: first step after ``grok_step`` with test accuracy < ``forget``.
+
+    NaN where a run never gets there.
+    """
+    rows = []
+    for run in sorted(history.run.unique()):
+        level = inverted if isinstance(inverted, (int, float)) else float(inverted[run])
+        h = history[history.run == run]
+        fit_step = first_step(history, "train_acc", fit, run)
+        grok_step = first_step(history, "test_acc", grok, run)
+        upto = h if grok_step != grok_step else h[h.step <= grok_step]
+        rows.append(dict(
+            run=int(run), fit_step=fit_step, peak_train=float(upto.train_acc.max()),
+            grok_step=grok_step,
+            unlearn_step=first_step_below(history, "train_acc", level + tol, run, after=fit_step),
+            forget_step=first_step_below(history, "test_acc", forget - 1e-12, run, after=grok_step),
+        ))
+    return pd.DataFrame(rows).set_index("run")

@@ -325,3 +325,141 @@ def analytic_accuracy_curve(widths, accuracies, p: int, ax=None):
     ax.legend(frameon=False, fontsize="small")
     return ax
 
+
+
+# --- chapters 4 and 5: coexistence and pruning ---
+COEXISTENCE_METRICS = ("corrupt_acc", "corrupt_true_acc", "clean_acc", "test_acc")
+PRUNE_ORDERS = {"low": ("lowest IPR first", "C3"), "high": ("highest IPR first", "C2"),
+                "random": ("random order", "0.35")}
+
+
+def coexistence(history, run: int = 0, ax=None, logx: bool = True):
+    """Accuracy on the corrupted pairs (given and true label), the clean training pairs and the
+    test pairs over training: memorization and generalization, side by side."""
+    ax = curves(history, COEXISTENCE_METRICS, run=run, ax=ax, logx=logx)
+    ax.axhline(0.9, color="0.6", lw=0.5)
+    ax.set_ylabel("accuracy")
+    ax.set_ylim(-0.02, 1.02)
+    return ax
+
+
+def ipr_split(ipr, low: float = 0.3, high: float = 0.6, ax=None, bins=np.linspace(0, 1, 41)):
+    """Histogram of one network's neuron IPRs: below ``low`` (memorizing, red), above ``high``
+    (generalizing, green), in between (grey); each group's count in the legend."""
+    values = np.clip(np.asarray(ipr, dtype=float).ravel(), 0, 1)
+    ax = _ax(ax, figsize=(6, 3.2))
+    groups = ((values < low, f"IPR < {low:g} (memorizing)", "C3"),
+              ((values >= low) & (values <= high), "in between", "0.6"),
+              (values > high, f"IPR > {high:g} (generalizing)", "C2"))
+    for mask, name, color in groups:
+        ax.hist(values[mask], bins=bins, color=color,
+                label=f"{name}: {mask.sum()} ({mask.mean():.0%})")
+    for x in (low, high):
+        ax.axvline(x, color="k", ls=":", lw=1)
+    ax.set_xlabel("IPR")
+    ax.set_ylabel("neurons")
+    ax.legend(frameon=False, fontsize="small")
+    return ax
+
+
+def _order_mean(curves, order, metric):
+    """Fractions, mean, min and max of ``metric`` over the curves of one order (several seeds)."""
+    c = curves[curves.order == order].groupby("fraction")[metric]
+    return c.mean().index.to_numpy(), c.mean().to_numpy(), c.min().to_numpy(), c.max().to_numpy()
+
+
+def pruning(curves, metrics=("test_acc", "corrupt_acc", "corrupt_true_acc", "clean_acc"),
+            orders=("low", "high", "random"), axes=None):
+    """Accuracies against the fraction of neurons pruned, one panel per order, from
+    ``grokbook.prune_curves``.  An order with several curves (e.g. random order with a ``seed``
+    column) is drawn as its mean with a min-max band."""
+    if axes is None:
+        _, axes = plt.subplots(1, len(orders), figsize=(4 * len(orders), 3.2), sharey=True,
+                               constrained_layout=True)
+    axes = np.atleast_1d(axes)
+    for order, ax in zip(orders, axes):
+        for m in metrics:
+            x, mean, lo, hi = _order_mean(curves, order, m)
+            ax.plot(x, mean, color=COLORS.get(m), label=LABELS.get(m, m))
+            if (hi > lo).any():
+                ax.fill_between(x, lo, hi, color=COLORS.get(m), alpha=0.2, lw=0)
+        ax.set_title(PRUNE_ORDERS.get(order, (order,))[0], fontsize="medium")
+        ax.set_xlabel("fraction of neurons pruned")
+        ax.set_ylim(-0.02, 1.02)
+    axes[0].set_ylabel("accuracy")
+    axes[0].legend(frameon=False, fontsize="small")
+    return axes
+
+
+def pruning_by_order(curves, metric: str = "corrupt_acc", orders=("low", "high", "random"),
+                     ax=None, mark: float | None = None, mark_label: str | None = None):
+    """One metric against the fraction pruned, one line per order (random: mean and min-max band);
+    ``mark`` draws a vertical line (e.g. the fraction of low-IPR neurons)."""
+    ax = _ax(ax)
+    for order in orders:
+        name, color = PRUNE_ORDERS.get(order, (order, None))
+        x, mean, lo, hi = _order_mean(curves, order, metric)
+        ax.plot(x, mean, color=color, label=name)
+        if (hi > lo).any():
+            ax.fill_between(x, lo, hi, color=color, alpha=0.2, lw=0)
+    if mark is not None:
+        ax.axvline(mark, color="k", ls=":", lw=1, label=mark_label)
+    ax.set_xlabel("fraction of neurons pruned")
+    ax.set_ylabel(LABELS.get(metric, metric).replace("corrupted", "accuracy on corrupted", 1)
+                  if metric.startswith("corrupt") else f"{LABELS.get(metric, metric)} accuracy")
+    ax.set_ylim(-0.02, 1.02)
+    ax.legend(frameon=False, fontsize="small")
+    return ax
+
+
+# --- chapter 7: two stages ---
+STAGE_METRICS = ("train_acc", "test_acc", "corrupt_acc", "corrupt_true_acc")
+
+
+def stage_panels(history, runs, metrics=STAGE_METRICS, by: str = "wd", inverted=None,
+                 marks=(), axes=None, logx: bool = True):
+    """One panel per run of ``runs`` (e.g. ``result.runs``): ``metrics`` over training.
+
+    ``inverted`` draws the Full Inversion train accuracy (``grokbook.history.inversion_level``)
+    as a dashed line; ``marks`` are steps drawn as dotted vertical lines in every panel
+    (e.g. the steps of snapshots).  Returns the axes.
+    """
+    if axes is None:
+        _, axes = plt.subplots(1, len(runs), figsize=(3.4 * len(runs), 3.2), sharey=True,
+                               constrained_layout=True)
+    axes = np.atleast_1d(axes)
+    for ax, (_, row) in zip(axes, runs.iterrows()):
+        h = history[history.run == row["run"]]
+        for m in metrics:
+            ax.plot(h.step, h[m], color=COLORS.get(m), label=LABELS.get(m, m))
+        if inverted is not None:
+            ax.axhline(inverted, color="0.4", ls="--", lw=1, label="Full Inversion level")
+        for s in marks:
+            ax.axvline(s, color="0.6", ls=":", lw=1)
+        ax.set_title(f"{by} = {row[by]:g}" + (f" ({row['phase']})" if "phase" in row else ""),
+                     fontsize="medium")
+        ax.set_xlabel("step")
+        if logx:
+            ax.set_xscale("symlog", linthresh=10)
+            ax.set_xlim(left=0)
+    axes[0].set_ylabel("accuracy")
+    axes[0].legend(frameon=False, fontsize="x-small", loc="center left")
+    return axes
+
+
+def ipr_snapshots(iprs: dict, axes=None, bins=np.linspace(0, 1, 26), color="C5"):
+    """Histograms of per-neuron IPR side by side, one panel per ``{title: values}`` entry
+    (e.g. one per snapshot step), with each panel's mean marked.  Returns the axes."""
+    if axes is None:
+        _, axes = plt.subplots(1, len(iprs), figsize=(3.2 * len(iprs), 2.8), sharey=True,
+                               constrained_layout=True)
+    axes = np.atleast_1d(axes)
+    for ax, (title, values) in zip(axes, iprs.items()):
+        values = np.asarray(values, dtype=float).ravel()
+        ax.hist(values, bins=bins, color=color)
+        ax.axvline(values.mean(), color="0.3", ls="--", lw=1, label=f"mean {values.mean():.2f}")
+        ax.set_title(title, fontsize="medium")
+        ax.set_xlabel("IPR")
+        ax.legend(frameon=False, fontsize="small")
+    axes[0].set_ylabel("neurons")
+    return axes
