@@ -6,8 +6,11 @@ installing the package (``python -m pytest`` adds the working directory anyway).
 import os
 import sys
 
+import matplotlib
 import pytest
 import torch
+
+matplotlib.use("Agg")  # figures off-screen, for every test
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 

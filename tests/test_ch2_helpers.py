@@ -7,7 +7,6 @@ import math
 
 import matplotlib
 
-matplotlib.use("Agg")
 import numpy as np
 import pandas as pd
 import pytest

@@ -3,9 +3,6 @@
 Every new check must pass the reference solution, fail (AssertionError) on a plausible wrong
 answer, and report a stub that raises NotImplementedError as "not attempted yet" (False).
 """
-import matplotlib
-
-matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402

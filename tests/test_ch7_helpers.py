@@ -5,14 +5,10 @@ fail (AssertionError) on a plausible wrong implementation.
 """
 import math
 
-import matplotlib
-
-matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
 from grokbook import checks, plots
 from grokbook.history import first_step_below, inversion_level, stages
