@@ -23,3 +23,11 @@ def _restore_torch_defaults():
     yield
     torch.set_default_dtype(dtype)
     torch.set_float32_matmul_precision(precision)
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    """Close every figure a test drew."""
+    yield
+    import matplotlib.pyplot as plt
+    plt.close("all")

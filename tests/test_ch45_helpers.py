@@ -3,20 +3,13 @@
 Every new check must pass the reference solution, fail (AssertionError) on a plausible wrong
 answer, and report a stub that raises NotImplementedError as "not attempted yet" (False).
 """
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import pytest  # noqa: E402
-import torch  # noqa: E402
+import numpy as np
+import pandas as pd
+import pytest
+import torch
 
-import grokbook as gb  # noqa: E402
-from grokbook import checks, plots  # noqa: E402
-
-
-@pytest.fixture(autouse=True)
-def _close_figures():
-    yield
-    plt.close("all")
+import grokbook as gb
+from grokbook import checks, plots
 
 
 def stub(*args):
