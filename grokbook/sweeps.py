@@ -20,6 +20,7 @@ BatchNorm, every neuron's |gamma| (float16).
 """
 from __future__ import annotations
 
+import ast
 import hashlib
 import io
 import json
@@ -28,6 +29,7 @@ import platform
 import shutil
 import subprocess
 import time
+import warnings
 import zipfile
 import zlib
 from dataclasses import asdict, dataclass
@@ -46,6 +48,10 @@ FORMAT = 1  # bump when the stored layout changes
 
 class CacheError(RuntimeError):
     """A cached sweep that is missing, stale or damaged; the message says which and what to do."""
+
+
+class StaleResultWarning(UserWarning):
+    """A full-profile result made by engine code that has changed since (see ``engine_digest``)."""
 
 
 # ----------------------------------------------------------------------------- definitions
@@ -225,6 +231,27 @@ def _chunk_arrays(result, part_index, first_run, history_every):
     return arrays
 
 
+ENGINE_FILES = ("data.py", "models.py", "train.py", "fourier.py", "sweeps.py")
+
+
+def engine_digest() -> str:
+    """A hash of the code that makes a sweep's numbers (the modules in ENGINE_FILES), taken over
+    their syntax trees without docstrings: a change to a comment, a docstring or the layout
+    leaves it alone, a change to the code does not."""
+    h = hashlib.sha256()
+    for name in ENGINE_FILES:
+        tree = ast.parse((Path(__file__).parent / name).read_text())
+        for node in ast.walk(tree):
+            body = getattr(node, "body", None)
+            if (isinstance(body, list) and body and isinstance(body[0], ast.Expr)
+                    and isinstance(body[0].value, ast.Constant)
+                    and isinstance(body[0].value.value, str)):
+                node.body = body[1:] or [ast.Pass()]
+        h.update(name.encode())
+        h.update(ast.dump(tree).encode())
+    return h.hexdigest()[:16]
+
+
 def _git_commit():
     try:
         return subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True,
@@ -239,7 +266,8 @@ def _provenance(s: Sweep, device, seconds):
     if dev.startswith("cuda"):
         dev += f" ({torch.cuda.get_device_name()})"
     return {"definition": s.definition(), "key": s.key(), "version": __version__,
-            "git_commit": _git_commit(), "device": dev, "torch": torch.__version__,
+            "git_commit": _git_commit(), "engine": engine_digest(), "device": dev,
+            "torch": torch.__version__,
             "python": platform.python_version(), "seconds": round(seconds, 2),
             "created": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
 
@@ -269,8 +297,8 @@ def run_sweep(name_or_sweep, profile: str | None = None, *, device="auto", direc
         if path.exists():
             try:
                 _, meta = _read(path)
-                if meta.get("key") == s.key():
-                    continue
+                if meta.get("key") == s.key() and meta.get("engine") == engine_digest():
+                    continue  # a chunk made by other code is trained again
             except CacheError:
                 pass  # a chunk cut off mid-write: train it again
         if max_chunks is not None and trained >= max_chunks:
@@ -280,7 +308,8 @@ def run_sweep(name_or_sweep, profile: str | None = None, *, device="auto", direc
         result = train(list(part.runs[lo:lo + chunk_runs]), part.config, device=device,
                        progress=progress, **train_kw)
         _write(path, _chunk_arrays(result, i, first_run, s.history_every),
-               {"key": s.key(), "seconds": time.perf_counter() - t, "device": result.device})
+               {"key": s.key(), "engine": engine_digest(), "seconds": time.perf_counter() - t,
+                "device": result.device})
         trained += 1
 
     pieces = [_read(partial / f"part{i}-runs{lo}.npz") for i, lo, _ in chunks]
@@ -316,6 +345,13 @@ def load_sweep(name_or_sweep, profile: str | None = None, *, directory=None) -> 
         raise CacheError(f"{path}: stale cache file (made by grokbook {meta.get('version')}, this "
                          f"is {__version__}); regenerate it with: python -m grokbook sweep {s.name} "
                          f"--profile {s.profile}")
+    if meta.get("engine") != engine_digest():
+        msg = (f"{path}: made by other engine code (digest {meta.get('engine')}, now "
+               f"{engine_digest()}: {', '.join(ENGINE_FILES)} changed since)")
+        if s.profile == "quick":  # cheap to remake, so never reuse it
+            raise CacheError(msg + "; stale")
+        warnings.warn(msg + f"; regenerate it with: python -m grokbook sweep {s.name} --profile "
+                      f"{s.profile}", StaleResultWarning, stacklevel=2)
     return SweepData(runs=_frame("runs/", arrays), history=_frame("history/", arrays),
                      ipr=arrays["ipr"], gamma=arrays.get("gamma"), provenance=meta)
 
@@ -339,5 +375,6 @@ def get_sweep(name: str, profile: str | None = None, *, recompute: bool = False,
     return load_sweep(s, directory=directory)
 
 
-__all__ = ["SWEEPS", "Sweep", "Part", "SweepData", "CacheError", "sweep", "run_sweep",
+__all__ = ["SWEEPS", "Sweep", "Part", "SweepData", "CacheError", "StaleResultWarning",
+           "engine_digest", "sweep", "run_sweep",
            "load_sweep", "get_sweep", "cache_path"]

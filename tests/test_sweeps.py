@@ -104,6 +104,58 @@ def test_other_version_is_stale(tmp_path, monkeypatch):
         load_sweep(s, directory=tmp_path)
 
 
+def test_engine_digest_ignores_docstrings_and_comments_but_not_code(tmp_path, monkeypatch):
+    src = tmp_path / "grokbook"
+    src.mkdir()
+    for name in sweeps.ENGINE_FILES:
+        (src / name).write_text((sweeps.Path(sweeps.__file__).parent / name).read_text())
+    monkeypatch.setattr(sweeps, "__file__", str(src / "sweeps.py"))
+    base = sweeps.engine_digest()
+    train_py = src / "train.py"
+    text = train_py.read_text()
+    train_py.write_text(text.replace('"""', '"""A new first line.\n', 1) + "\n# a comment\n")
+    assert sweeps.engine_digest() == base
+    assert "(0.9, 0.98)" in text
+    train_py.write_text(text.replace("(0.9, 0.98)", "(0.9, 0.99)", 1))
+    assert sweeps.engine_digest() != base
+
+
+def _other_engine(monkeypatch):
+    monkeypatch.setattr(sweeps, "engine_digest", lambda: "0123456789abcdef")
+
+
+def test_quick_result_from_other_engine_code_is_stale_and_retrained(tmp_path, monkeypatch):
+    s = tiny(steps=10)
+    path = run_sweep(s, directory=tmp_path, progress=False)
+    _other_engine(monkeypatch)
+    with pytest.raises(CacheError, match="other engine code.*stale"):
+        load_sweep(s, directory=tmp_path)
+    monkeypatch.setattr(sweeps, "sweep", lambda name, profile=None: s)
+    before = path.stat().st_mtime_ns
+    data = sweeps.get_sweep("tiny", directory=tmp_path, progress=False)
+    assert data.provenance["engine"] == "0123456789abcdef" and path.stat().st_mtime_ns > before
+
+
+def test_full_result_from_other_engine_code_warns(tmp_path, monkeypatch):
+    q = tiny(steps=10)
+    s = Sweep("tiny", "full", q.parts, history_every=10)
+    run_sweep(s, directory=tmp_path, progress=False)
+    _other_engine(monkeypatch)
+    with pytest.warns(sweeps.StaleResultWarning, match="other engine code.*regenerate"):
+        data = load_sweep(s, directory=tmp_path)
+    assert len(data.runs) == 8
+
+
+def test_chunk_from_other_engine_code_is_trained_again(tmp_path, monkeypatch):
+    s = tiny(steps=10)
+    partial = run_sweep(s, directory=tmp_path, chunk_runs=3, max_chunks=1, progress=False)
+    assert len(list(partial.glob("*.npz"))) == 1
+    _other_engine(monkeypatch)
+    path = run_sweep(s, directory=tmp_path, chunk_runs=3, progress=False)
+    assert load_sweep(s, directory=tmp_path).provenance["engine"] == "0123456789abcdef"
+    assert path.exists()
+
+
 @pytest.mark.parametrize("damage", ["flip", "truncate", "digest"])
 def test_damaged_file_is_reported(tmp_path, damage):
     s = tiny(steps=10)
