@@ -412,6 +412,124 @@ def pruning_by_order(curves, metric: str = "corrupt_acc", orders=("low", "high",
     return ax
 
 
+# --- chapter 6: regularization and phase diagrams ---
+PHASE_COLORS = {"Coexistence": "#4c72b0", "Partial Inversion": "#8fd18a",
+                "Full Inversion": "#2a8a3e", "Memorization": "#c44e52",
+                "Forgetting / Confusion": "#bbbbbb"}
+
+
+def phase_grid(runs, value_col: str = "phase"):
+    """(alphas, xis, table) of one panel: ``table[i, j]`` is ``value_col`` at alpha_i, xi_j
+    (one run per cell; several seeds in a cell are refused -- pick one first)."""
+    if runs.duplicated(["alpha", "xi"]).any():
+        raise ValueError("runs must hold one run per (alpha, xi) cell; select one panel and seed")
+    alphas, xis = np.sort(runs.alpha.unique()), np.sort(runs.xi.unique())
+    table = runs.pivot(index="alpha", columns="xi", values=value_col).loc[alphas, xis]
+    return alphas, xis, table.to_numpy()
+
+
+def phase_diagram(runs, ax=None, title: str = "", mark=None, legend: bool = True):
+    """One phase diagram: alpha (rows) against xi (columns), each cell coloured by its phase.
+    ``mark=(alpha, xi)`` outlines one cell (the explorer's selection)."""
+    from matplotlib.colors import ListedColormap
+    from matplotlib.patches import Patch, Rectangle
+
+    from .phases import PHASES
+    ax = _ax(ax, figsize=(3.6, 3.2))
+    alphas, xis, table = phase_grid(runs)
+    codes = np.vectorize(PHASES.index)(table)
+    ax.imshow(codes, origin="lower", aspect="auto", vmin=-0.5, vmax=len(PHASES) - 0.5,
+              cmap=ListedColormap([PHASE_COLORS[p] for p in PHASES]), interpolation="nearest")
+    step = max(1, len(xis) // 5)
+    ax.set_xticks(range(0, len(xis), step), [f"{x:.2g}" for x in xis[::step]])
+    ax.set_yticks(range(0, len(alphas), step), [f"{a:.2g}" for a in alphas[::step]])
+    ax.set_xlabel(r"corruption $\xi$")
+    ax.set_ylabel(r"training fraction $\alpha$")
+    ax.set_title(title, fontsize="medium")
+    if mark is not None:
+        i, j = list(alphas).index(mark[0]), list(xis).index(mark[1])
+        ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, ec="k", lw=2))
+    if legend:
+        ax.legend(handles=[Patch(color=PHASE_COLORS[p], label=p) for p in PHASES],
+                  frameon=False, fontsize="x-small", loc="upper left", bbox_to_anchor=(1.02, 1))
+    return ax
+
+
+def phase_diagrams(runs, by: str, panels=None, axes=None, titles=None):
+    """One phase diagram per value of column ``by`` (e.g. wd, dropout, part), side by side,
+    with one shared legend.  ``panels`` picks and orders the values; ``titles`` labels them."""
+    panels = list(panels if panels is not None else sorted(runs[by].unique()))
+    if axes is None:
+        _, axes = plt.subplots(1, len(panels), figsize=(2.9 * len(panels) + 1.6, 2.9),
+                               sharey=True, constrained_layout=True)
+    axes = np.atleast_1d(axes)
+    for k, (ax, v) in enumerate(zip(axes, panels)):
+        title = titles[k] if titles is not None else f"{by} = {v:g}"
+        phase_diagram(runs[runs[by] == v], ax=ax, title=title, legend=(k == len(panels) - 1))
+        if k:
+            ax.set_ylabel("")
+    return axes
+
+
+def phase_counts(runs, by: str):
+    """How many cells of each panel fall in each phase: a (value x phase) table."""
+    from .phases import PHASES
+    return (runs.groupby(by)["phase"].value_counts().unstack(fill_value=0)
+            .reindex(columns=list(PHASES), fill_value=0))
+
+
+def gamma_vs_ipr(ipr, gamma, ax=None, title: str = ""):
+    """Each neuron's BatchNorm |gamma| against its IPR, with the Spearman rank correlation."""
+    from .stats import spearman
+    ipr, gamma = np.asarray(ipr, float).ravel(), np.asarray(gamma, float).ravel()
+    ax = _ax(ax, figsize=(4.2, 3.2))
+    ax.scatter(ipr, gamma, s=6, alpha=0.5, color="C5", lw=0)
+    ax.set_xlabel("IPR")
+    ax.set_ylabel(r"BatchNorm $|\gamma|$")
+    ax.set_title((title + "\n" if title else "") + f"Spearman ρ = {spearman(ipr, gamma):.2f}",
+                 fontsize="medium")
+    return ax
+
+
+def sweep_cell(data, panel: str, alpha: float, xi: float, axes=None):
+    """One cell of a stored sweep, as the explorer shows it: the panel's phase diagram with the
+    cell outlined, that run's accuracies over training, its neurons' IPR.  Returns the axes."""
+    from .widgets import cell, panels
+    row = cell(data, panel, alpha, xi)
+    if axes is None:
+        _, axes = plt.subplots(1, 3, figsize=(13, 3.3), constrained_layout=True,
+                               gridspec_kw={"width_ratios": [1.0, 1.25, 1.0]})
+    phase_diagram(panels(data)[panel], ax=axes[0], title=panel, mark=(row.alpha, row.xi),
+                  legend=False)
+    curves(data.history, STAGE_METRICS, run=int(row.run), ax=axes[1], logx=True)
+    axes[1].set_ylim(-0.02, 1.02)
+    axes[1].set_title(f"α = {row.alpha:g}, ξ = {row.xi:g}: {row.phase}", fontsize="medium")
+    ipr_split(data.ipr[int(row.run)], ax=axes[2])
+    return axes
+
+
+def pruning_view(ipr, curves, order: str, fraction: float, seed: int = 0, axes=None):
+    """The pruning explorer's view: the IPR histogram with the neurons pruned at ``fraction`` in
+    ``order`` shaded, and the accuracies against the fraction pruned with ``fraction`` marked."""
+    from .prune import prune_order
+    import torch
+    ipr = np.asarray(ipr, dtype=float)
+    if axes is None:
+        _, axes = plt.subplots(1, 2, figsize=(10, 3.2), constrained_layout=True)
+    gone = prune_order(torch.as_tensor(ipr), order, seed)[: round(fraction * len(ipr))].numpy()
+    kept = np.ones(len(ipr), bool)
+    kept[gone] = False
+    bins = np.linspace(0, 1, 41)
+    axes[0].hist([np.clip(ipr[kept], 0, 1), np.clip(ipr[~kept], 0, 1)], bins=bins, stacked=True,
+                 color=["C5", "0.8"], label=[f"kept: {kept.sum()}", f"pruned: {(~kept).sum()}"])
+    axes[0].set_xlabel("IPR")
+    axes[0].set_ylabel("neurons")
+    axes[0].legend(frameon=False, fontsize="small")
+    pruning(curves, orders=(order,), axes=np.array([axes[1]]))
+    axes[1].axvline(fraction, color="k", ls=":", lw=1)
+    return axes
+
+
 # --- chapter 7: two stages ---
 STAGE_METRICS = ("train_acc", "test_acc", "corrupt_acc", "corrupt_true_acc")
 
