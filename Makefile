@@ -30,9 +30,12 @@ check-html:
 demo: setup
 	$(PYTHON) -m grokbook run --profile quick --wd 0,5.5,15,20
 
-# On a GPU: the engine against the per-run loop, and the paper's default setting at full scale.
+# On a GPU: the engine's paths against the per-run loop (table: book/performance.md), and the
+# paper's default setting at full scale.
 bench: setup
-	$(PYTHON) benchmarks/bench_engine.py --sizes 68,289 --paths eager,tf32
+	mkdir -p _build
+	$(PYTHON) benchmarks/bench_engine.py --sizes 68,289 --steps 1000 \
+		--paths eager,tf32,bf16,compile+tf32,triton,triton+tf32,triton+bf16 --json _build/bench_engine.json
 
 reproduce: setup
 	$(PYTHON) scripts/reproduce_default.py --seeds 0,1,2

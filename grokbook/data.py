@@ -87,17 +87,28 @@ def check_fraction(name: str, value, *, closed: bool) -> float:
     return value
 
 
-def split_and_corrupt(p: int, op: str, alpha: float, xi: float, seed: int):
+def split_and_corrupt(p: int, op: str, alpha: float, xi: float, seed: int,
+                      subset: float = 1.0, subset_seed: int = 0):
     """One run's training mask, given labels and corruption masks.
 
     A fraction ``alpha`` of the valid pairs (rounded) trains; a fraction ``xi``
     of those training pairs (rounded) gets a label drawn uniformly from [0, p).
     Everything comes from one CPU generator seeded with ``seed``, so the same
     seed gives the same split and labels on every machine and in every batch.
+
+    ``subset`` < 1 keeps only a random fraction (rounded, at least one pair) of
+    that training set, drawn from a second generator seeded with ``subset_seed``:
+    the runs of a leave-some-out ensemble share one corrupted training set and
+    differ only in which of its pairs they see.  A left-out pair is simply an
+    unseen pair: it joins the test set with its true label.
     """
     alpha = check_fraction("alpha", alpha, closed=False)
     xi = check_fraction("xi", xi, closed=True)
     check_seed("data_seed", seed)
+    subset = check_fraction("subset", subset, closed=True)
+    if subset == 0:
+        raise ValueError("subset must lie in (0, 1], got 0.0")
+    check_seed("subset_seed", subset_seed)
     truth, valid = task_table(p, op)
     pairs = valid.nonzero().squeeze(1)
     n_train = round(alpha * len(pairs))
@@ -118,6 +129,13 @@ def split_and_corrupt(p: int, op: str, alpha: float, xi: float, seed: int):
     corrupted[corrupt_idx] = True
     labels = truth.clone()
     labels[corrupt_idx] = random_labels
+    if subset < 1:
+        keep = max(1, round(subset * n_train))
+        g_sub = torch.Generator().manual_seed(subset_seed)
+        left_out = train_idx[torch.randperm(n_train, generator=g_sub)[keep:]]
+        train[left_out] = False
+        corrupted[left_out] = False
+        labels[left_out] = truth[left_out]
     return train, labels, corrupted
 
 
@@ -165,14 +183,18 @@ class Runs:
                     (self.truth, self.valid, self.train, self.labels, self.corrupted)))
 
 
-def make_runs(p: int, op: str, alphas, xis, seeds) -> Runs:
-    """Stack the splits of K runs; ``alphas``, ``xis``, ``seeds`` have length K."""
-    if not len(alphas) == len(xis) == len(seeds):
-        raise ValueError("alphas, xis and seeds must have the same length")
+def make_runs(p: int, op: str, alphas, xis, seeds, subsets=None, subset_seeds=None) -> Runs:
+    """Stack the splits of K runs; ``alphas``, ``xis``, ``seeds`` (and, optionally,
+    ``subsets`` and ``subset_seeds``; see ``split_and_corrupt``) have length K."""
+    subsets = [1.0] * len(alphas) if subsets is None else subsets
+    subset_seeds = [0] * len(alphas) if subset_seeds is None else subset_seeds
+    if not len(alphas) == len(xis) == len(seeds) == len(subsets) == len(subset_seeds):
+        raise ValueError("alphas, xis, seeds, subsets and subset_seeds must have the same length")
     if len(alphas) == 0:
         raise ValueError("at least one run is needed")
     truth, valid = task_table(p, op)
-    parts = [split_and_corrupt(p, op, a, x, s) for a, x, s in zip(alphas, xis, seeds)]
+    parts = [split_and_corrupt(p, op, a, x, s, f, fs)
+             for a, x, s, f, fs in zip(alphas, xis, seeds, subsets, subset_seeds)]
     train, labels, corrupted = (torch.stack(t) for t in zip(*parts))
     return Runs(p, op, truth, valid, train, labels, corrupted)
 

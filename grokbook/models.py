@@ -50,7 +50,15 @@ def init_weights(p: int, width: int, seed: int, std: float | None = None):
 
 
 class BatchedMLP(torch.nn.Module):
-    """K independent MLPs in one set of tensors (see module docstring)."""
+    """K independent MLPs in one set of tensors (see module docstring).
+
+    ``kernel = "triton"`` (set by ``train(..., kernel="triton")``) computes the full-table forward
+    and backward with the fused kernels of ``grokbook.kernels`` (``kernel_precision``: "highest",
+    "tf32" or "bf16"); any other use of the model then raises instead of falling back.
+    """
+
+    kernel = "eager"
+    kernel_precision = "highest"
 
     def __init__(self, U, V, W, activation: str = "quadratic", batchnorm: bool = False):
         super().__init__()
@@ -109,6 +117,13 @@ class BatchedMLP(torch.nn.Module):
         In eval mode neither dropout nor batch statistics are used.
         """
         dropping = self.training and dropout is not None
+        if self.kernel == "triton":
+            if index is not None or self.activation != "quadratic" or dropping or self.batchnorm:
+                raise ValueError("kernel='triton' computes only the full table (index=None) of the "
+                                 "quadratic MLP without dropout or BatchNorm")
+            from .kernels import table_mlp
+            W = self.W if neuron_mask is None else self.W * neuron_mask[:, None, :]
+            return table_mlp(self.U, self.V, W, precision=self.kernel_precision)
         if index is None and self.activation == "quadratic" and not dropping:
             h = SquaredTable.apply(self.U.transpose(1, 2), self.V.transpose(1, 2))
         else:

@@ -30,7 +30,9 @@ from .models import BatchedMLP, check_activation
 from .phases import phases
 
 LOSSES = ("mse", "cross_entropy")
-PRECISIONS = {"highest": "highest", "tf32": "high"}  # name -> torch.set_float32_matmul_precision
+# name -> torch.set_float32_matmul_precision; "bf16" also runs the training step's products in bfloat16
+PRECISIONS = {"highest": "highest", "tf32": "high", "bf16": "highest"}
+KERNELS = ("eager", "triton")  # "triton": the fused kernels of grokbook.kernels (GPU)
 METRICS = ("loss", "test_loss", "train_acc", "test_acc", "corrupt_acc", "corrupt_true_acc",
            "clean_acc", "mean_ipr", "weight_norm")
 
@@ -94,6 +96,8 @@ class Run:
     dropout: float = 0.0
     data_seed: int = 0
     model_seed: int = 0
+    subset: float = 1.0  # < 1: train on this random fraction of the run's training set
+    subset_seed: int = 0  # which fraction (see grokbook.data.split_and_corrupt)
 
     def __post_init__(self):
         check_fraction("alpha", self.alpha, closed=False)
@@ -106,6 +110,9 @@ class Run:
             raise ValueError(f"dropout must lie in [0, 1), got {self.dropout!r}")
         check_seed("data_seed", self.data_seed)
         check_seed("model_seed", self.model_seed)
+        if not (_number(self.subset) and 0 < self.subset <= 1):
+            raise ValueError(f"subset must lie in (0, 1], got {self.subset!r}")
+        check_seed("subset_seed", self.subset_seed)
 
 
 RUN_FIELDS = tuple(f.name for f in fields(Run))
@@ -306,16 +313,22 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     return device
 
 
-def bytes_per_run(config: Config, dtype=torch.float32) -> int:
-    """Rough peak memory of one run during training or evaluation (hidden tensors dominate)."""
+def bytes_per_run(config: Config, dtype=torch.float32, kernel: str = "eager") -> int:
+    """Rough peak memory of one run during training or evaluation (hidden tensors dominate).
+
+    kernel="triton" never stores a hidden tensor: the (p^2, p) outputs dominate.
+    """
     P, N, size = config.p ** 2, config.width, torch.finfo(dtype).bits // 8
+    if kernel == "triton":
+        return 6 * P * config.p * size + 12 * N * config.p * size
     rows = P if config.batch_size is None else config.batch_size
     train_bytes = 6 * rows * N * size + 4 * rows * config.p * size
     eval_bytes = 2 * P * N * size + 4 * P * config.p * size
     return max(train_bytes, eval_bytes) + 12 * N * config.p * size
 
 
-def chunk_size(config: Config, device: torch.device, max_memory_gb: float | None, dtype) -> int:
+def chunk_size(config: Config, device: torch.device, max_memory_gb: float | None, dtype,
+               kernel: str = "eager") -> int:
     """How many runs fit at once in ``max_memory_gb`` (default: 70% of free GPU memory, 4 GB on CPU)."""
     if max_memory_gb is None:
         budget = 0.7 * torch.cuda.mem_get_info(device)[0] if device.type == "cuda" else 4 * 2**30
@@ -323,23 +336,37 @@ def chunk_size(config: Config, device: torch.device, max_memory_gb: float | None
         if not max_memory_gb > 0:
             raise ValueError(f"max_memory_gb must be > 0, got {max_memory_gb}")
         budget = max_memory_gb * 2**30
-    return max(1, int(budget // bytes_per_run(config, dtype)))
+    return max(1, int(budget // bytes_per_run(config, dtype, kernel)))
 
 
 def train(runs, config: Config = Config(), *, device="auto", dtype=torch.float32,
           max_memory_gb: float | None = None, progress: bool = True,
           keep_model: bool = True, compile: bool = False,
-          precision: str = "highest") -> SweepResult:
+          precision: str = "highest", on_log=None, kernel: str = "eager") -> SweepResult:
     """Train every run in ``runs`` (a list of ``Run``; see ``grid``) under ``config``.
 
     ``compile=True`` runs the forward/backward through ``torch.compile`` (fuses
     the elementwise passes over the hidden tensor; worth it on a GPU).
     ``precision="tf32"`` lets float32 matrix products use TF32 tensor cores on a
     GPU (about 1e-3 relative error per product; the benchmark measures what it
-    does to the results); "highest" (default) keeps full float32.
+    does to the results); "highest" (default) keeps full float32; "bf16" runs the
+    training step's matrix products with bfloat16 operands (autocast; evaluation
+    stays float32).
+    ``kernel="triton"`` computes the forward and backward with the fused Triton
+    kernels of ``grokbook.kernels`` (a CUDA GPU; full batch, MSE, quadratic
+    activation, no dropout, no BatchNorm, float32, p <= 128); "eager" (default)
+    is plain PyTorch.
+    ``on_log(step, first_run, model, data)``, if given, is called at every logged
+    step with the chunk of runs being trained (runs first_run, first_run + 1, ...;
+    eval mode, no gradients): a hook for per-example records such as when each
+    example is first fitted.
     """
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {tuple(PRECISIONS)}, got {precision!r}")
+    if kernel not in KERNELS:
+        raise ValueError(f"kernel must be one of {KERNELS}, got {kernel!r}")
+    if precision == "bf16" and dtype != torch.float32:
+        raise ValueError(f"precision='bf16' needs dtype=torch.float32, got {dtype}")
     if isinstance(runs, Run):
         runs = [runs]
     runs = list(runs)
@@ -351,7 +378,11 @@ def train(runs, config: Config = Config(), *, device="auto", dtype=torch.float32
         raise ValueError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
     device = resolve_device(device)
     data = make_runs(config.p, config.op, [r.alpha for r in runs], [r.xi for r in runs],
-                     [r.data_seed for r in runs])
+                     [r.data_seed for r in runs], [r.subset for r in runs],
+                     [r.subset_seed for r in runs])
+    if on_log is not None and not callable(on_log):
+        raise ValueError(f"on_log must be None or a function (step, first_run, model, data), "
+                         f"got {on_log!r}")
     if config.batch_size is not None:
         smallest = int(data.train.sum(1).min())
         if config.batch_size > smallest:
@@ -359,23 +390,31 @@ def train(runs, config: Config = Config(), *, device="auto", dtype=torch.float32
                              f"here), got {config.batch_size}")
 
     K = len(runs)
-    size = chunk_size(config, device, max_memory_gb, dtype)
+    if kernel == "triton":
+        _check_triton(runs, config, device, dtype, compile)
+    size = chunk_size(config, device, max_memory_gb, dtype, kernel)
     n_logs = len(range(0, config.steps, config.log_every)) + 1
     bar = _progress(K * config.steps, progress, f"{K} run{'s' * (K > 1)} on {device.type}")
     start = time.perf_counter()
     histories, models = [], []
     saved_precision = torch.get_float32_matmul_precision()
     torch.set_float32_matmul_precision(PRECISIONS[precision])
+    flushing = flush_denormals_on() if device.type == "cpu" else None
+    if flushing is False:
+        torch.set_flush_denormal(True)  # see flush_denormals_on
     try:
         for lo in range(0, K, size):
             chunk = slice(lo, min(K, lo + size))
             model, logs = _train_chunk(runs[chunk], data.select(chunk), config, device, dtype,
-                                       bar, compile)
+                                       bar, compile, on_log=on_log, first_run=lo,
+                                       kernel=kernel, precision=precision)
             histories.append(logs)
             if keep_model:
                 models.append(model.cpu())
     finally:
         torch.set_float32_matmul_precision(saved_precision)
+        if flushing is False:
+            torch.set_flush_denormal(False)
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     seconds = time.perf_counter() - start
@@ -388,7 +427,36 @@ def train(runs, config: Config = Config(), *, device="auto", dtype=torch.float32
     return SweepResult(config, runs_df, history, model, data, seconds, str(device))
 
 
-def _train_chunk(runs, data: Runs, config: Config, device, dtype, bar, compile=False):
+def flush_denormals_on() -> bool:
+    """Whether the CPU flushes denormal floats to zero now.
+
+    ``train`` turns flushing on while it trains on a CPU.  Weights that decay towards zero
+    (weight decay, BatchNorm de-amplifying a neuron, Forgetting) pass through the denormal
+    range below 1.2e-38, where x86 arithmetic is tens of times slower; a minibatch BatchNorm
+    sweep ran 5x faster with flushing.  Only numbers below that range change (to 0).
+    """
+    return bool((torch.tensor([1e-39], dtype=torch.float32) * 2.0).item() == 0.0)
+
+
+def _check_triton(runs, config: Config, device, dtype, compile):
+    """kernel="triton" supports the paper's default setting; refuse everything else, clearly."""
+    from .kernels import MAX_P, check_supported
+    unsupported = [(config.batch_size is not None, f"batch_size=None (full batch), got {config.batch_size}"),
+                   (config.loss != "mse", f"loss='mse', got {config.loss!r}"),
+                   (config.activation != "quadratic", f"activation='quadratic', got {config.activation!r}"),
+                   (config.batchnorm, "batchnorm=False"),
+                   (any(r.dropout > 0 for r in runs), "dropout=0 in every run"),
+                   (dtype != torch.float32, f"dtype=torch.float32, got {dtype}"),
+                   (compile, "compile=False"),
+                   (config.p > MAX_P, f"p <= {MAX_P}, got p={config.p}")]
+    for bad, need in unsupported:
+        if bad:
+            raise ValueError(f"kernel='triton' needs {need}; use kernel='eager' for this setting")
+    check_supported(device)
+
+
+def _train_chunk(runs, data: Runs, config: Config, device, dtype, bar, compile=False,
+                 on_log=None, first_run=0, kernel="eager", precision="highest"):
     data = data.to(device)
     model_seeds = [r.model_seed for r in runs]
     model = BatchedMLP.init(config.p, config.width, model_seeds, std=config.init_std,
@@ -400,13 +468,20 @@ def _train_chunk(runs, data: Runs, config: Config, device, dtype, bar, compile=F
     opt = BatchedAdamW(model.parameters(), vec("lr"), vec("wd"), config.betas, config.eps)
     seeds = torch.tensor(model_seeds, device=device)
     train_f = data.train.to(dtype)
+    if kernel == "triton":
+        model.kernel, model.kernel_precision = kernel, precision
+    autocast = kernel == "eager" and precision == "bf16"
 
     def total_loss(index):
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
+            if index is None:
+                out = model(dropout=rates, generators=gens, bn_weights=train_f)
+            else:
+                out = model(index, dropout=rates, generators=gens)
+        out = out.to(dtype)
         if index is None:
-            out = model(dropout=rates, generators=gens, bn_weights=train_f)
             labels, weights = data.labels, train_f
         else:
-            out = model(index, dropout=rates, generators=gens)
             labels, weights = data.labels.gather(1, index), torch.ones_like(index, dtype=dtype)
         if config.loss == "mse":
             loss = MaskedMSE.apply(out, labels, weights)
@@ -420,6 +495,11 @@ def _train_chunk(runs, data: Runs, config: Config, device, dtype, bar, compile=F
     for step in range(config.steps + 1):
         if step % config.log_every == 0 or step == config.steps:
             logs.append((step, _log(model, data, config)))
+            if on_log is not None:
+                was_training = model.training
+                with torch.no_grad():
+                    on_log(step, first_run, model.eval(), data)
+                model.train(was_training)
         if step == config.steps:
             break
         index = (None if config.batch_size is None
@@ -430,6 +510,7 @@ def _train_chunk(runs, data: Runs, config: Config, device, dtype, bar, compile=F
             bar.update(10 * len(runs))
     if bar is not None:
         bar.update((config.steps % 10) * len(runs))
+    model.kernel = "eager"  # the returned model is an ordinary one again (e.g. for evaluation on a CPU)
     return model.eval(), logs
 
 

@@ -490,3 +490,19 @@ def test_cuda_chunking_with_dropout_within_float_tolerance():
     for name in "UVW":
         for k in range(len(CHUNK_RUNS)):
             close(getattr(one.model, name)[k], getattr(singles.model, name)[k], rtol=1e-10)
+
+
+@pytest.mark.parametrize("before", [False, True])
+def test_train_flushes_denormals_on_cpu_and_restores_the_setting(before):
+    import importlib
+    engine = importlib.import_module("grokbook.train")
+    seen = []
+    torch.set_flush_denormal(before)
+    try:
+        train(grid(alpha=[0.5], xi=[0.1]), Config(p=7, width=8, steps=4, log_every=2),
+              device="cpu", progress=False,
+              on_log=lambda *args: seen.append(engine.flush_denormals_on()))
+        assert seen and all(seen)  # on while training
+        assert engine.flush_denormals_on() is before  # as it was afterwards
+    finally:
+        torch.set_flush_denormal(False)

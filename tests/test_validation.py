@@ -103,7 +103,9 @@ CASES = {
     "train not runs": (lambda: train([{"wd": 5}], Config(**TINY), progress=False), "runs"),
     "train config type": (lambda: train([Run()], {"p": 11}, progress=False), "config"),
     "train dtype": (lambda: run_train(dtype=torch.float16), "dtype"),
-    "train precision": (lambda: run_train(precision="bf16"), "precision"),
+    "train precision": (lambda: run_train(precision="fp8"), "precision"),
+    "train kernel": (lambda: run_train(kernel="fused"), "kernel"),
+    "train bf16 float64": (lambda: run_train(precision="bf16", dtype=torch.float64), "dtype"),
     # phases and profiles
     "phase train_acc > 1": (lambda: phase(1.2, 0.5, 0.1), "train_acc"),
     "phase test_acc nan": (lambda: phase(0.5, float("nan"), 0.1), "test_acc"),
