@@ -14,5 +14,6 @@ from . import checks, plots, widgets
 from .prune import prune_curve, prune_curves, prune_order
 from .sweeps import CacheError, get_sweep, load_sweep, run_sweep
 from .train import Config, Run, SweepResult, evaluate, grid, train
+from . import memorization
 
 __version__ = "0.1.0"

@@ -1,0 +1,527 @@
+"""Per-example memorization scores, measured against the ground truth.
+
+On corrupted modular arithmetic we know which training labels can only be
+fitted by memorizing: the corrupted ones whose label really changed (the
+``changed`` mask of ``grokbook.data.Runs``).  This module computes the usual
+per-example "memorization" scores so that each can be held against that truth:
+
+- ``feldman_scores``: Feldman's subsampled leave-some-out estimator -- over an
+  ensemble of models trained on random subsets of one corrupted training set,
+  the accuracy on an example of the models that saw it minus that of the
+  models that did not (Feldman 2020; Feldman & Zhang 2020);
+- ``density_ratio_scores``: the log ratio of the probability of the given
+  label with and without the example (in the spirit of van den Burg &
+  Williams 2021), with the probability of an MSE-trained network defined by
+  ``label_logprob``;
+- ``ridge_loo`` / ``kernel_ridge_loo``: exact leave-one-out of linear and kernel
+  ridge regression on the same one-hot inputs, through the hat matrix:
+  leverage h and the LOO change h / (1 - h) x residual;
+- ``FitRecorder`` (time to fit) and the in-sample check "the model reproduces
+  the given label" (extraction-style, Carlini et al. 2022; Tirumala et al. 2022);
+- ``pruning_drop``: the mechanistic score, each example's loss of its given
+  label when the low-IPR neurons are pruned;
+- ``roc_auc``, ``split_half`` and ``binomial_reliability``: how well a score
+  separates the changed labels, and how reliable it is for t models.
+
+The ensemble is one call of the engine: the runs differ only in ``subset_seed``
+(see ``grokbook.data.split_and_corrupt``), so they share the corrupted labels
+and see different random subsets of the same training pairs.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .data import check_fraction, check_seed, is_integer, split_and_corrupt, task_table
+from .train import Run
+
+# MSE against one-hot targets is the negative log-likelihood of a Gaussian with variance s^2;
+# normalised over the p labels it gives p(y | x) = softmax(f(x) / s^2)_y (|f - e_y|^2 = |f|^2 - 2 f_y + 1).
+# TEMPERATURE is that s^2: a margin of 1 between two outputs (one target against zero) is e^10.
+TEMPERATURE = 0.1
+
+
+def _positive_int(name, value, low=1):
+    if not is_integer(value) or value < low:
+        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+    return int(value)
+
+
+def _positive_number(name, value):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)) \
+            or not (0 < value < math.inf):
+        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
+    return float(value)
+
+
+def _as_bool_matrix(name, x):
+    x = torch.as_tensor(x)
+    if x.dim() != 2 or x.dtype != torch.bool:
+        raise ValueError(f"{name} must be a (t, P) bool array, got dtype {x.dtype} and shape "
+                         f"{tuple(x.shape)}")
+    return x
+
+
+def _as_matrix(name, x, shape):
+    x = torch.as_tensor(x)
+    if tuple(x.shape) != tuple(shape):
+        raise ValueError(f"{name} must have shape {tuple(shape)} (like member), got {tuple(x.shape)}")
+    return x.to(torch.float64)
+
+
+# ----------------------------------------------------------------------------- the ensemble
+def ensemble_runs(t: int, *, alpha: float, xi: float, wd: float = 0.0, subset: float = 0.7,
+                  data_seed: int = 0, model_seed: int = 0, first_subset_seed: int = 1,
+                  **run) -> list[Run]:
+    """t runs that differ only in their random training subset (subset seeds
+    first_subset_seed, first_subset_seed + 1, ...): same task, same corrupted
+    labels (``data_seed``), same initial weights (``model_seed``)."""
+    t = _positive_int("t", t, 2)
+    subset = check_fraction("subset", subset, closed=False)
+    check_seed("first_subset_seed", first_subset_seed)
+    if first_subset_seed + t > 2**31:
+        raise ValueError(f"first_subset_seed + t must stay below 2**31, got {first_subset_seed + t}")
+    return [Run(alpha=alpha, xi=xi, wd=wd, data_seed=data_seed, model_seed=model_seed,
+                subset=subset, subset_seed=first_subset_seed + k, **run) for k in range(t)]
+
+
+# Ensemble sizes per profile: t models per weight decay, each on a random fraction ``subset``
+# of the corrupted training set, trained for ``steps`` (None: the profile's).  The quick sizes
+# were chosen by measurement on a 2-core CPU: every phase of the quick profile is reached by
+# step ~300 (the remaining steps only sharpen the accuracies), so 400 steps and 12 models per
+# weight decay keep the chapter within its CI budget.
+ENSEMBLE = {"quick": dict(t=12, subset=0.7, steps=400), "full": dict(t=64, subset=0.7, steps=None)}
+
+
+def ensemble_config(profile: str | None = None):
+    """The ``Config`` of the ensemble sweep and of the chapter's full-data networks."""
+    from .profiles import PROFILES, profile_name
+    from .train import Config
+    name = profile_name(profile)
+    sizes, ens = PROFILES[name], ENSEMBLE[name]
+    steps = ens["steps"] or sizes["steps"]
+    return Config(p=sizes["p"], width=sizes["width"], steps=steps, log_every=max(1, steps // 40))
+
+
+def ensemble_sweep(profile: str | None = None):
+    """The named sweep "memorization_ensemble": for each of the profile's first three weight
+    decays (Coexistence, Partial and Full Inversion), ENSEMBLE[profile]["t"] subset models, with
+    per-example records stored (``grokbook.sweeps.Sweep.per_example``)."""
+    from .profiles import PROFILES, profile_name
+    from .sweeps import Part, Sweep
+    name = profile_name(profile)
+    sizes, ens = PROFILES[name], ENSEMBLE[name]
+    cfg = ensemble_config(name)
+    parts = tuple(Part(f"wd {wd}", cfg, tuple(ensemble_runs(
+        ens["t"], alpha=sizes["alpha"], xi=sizes["xi"], wd=float(wd), subset=ens["subset"])))
+        for wd in sizes["weight_decays"][:3])
+    return Sweep("memorization_ensemble", name, parts, history_every=cfg.log_every,
+                 description=f"{ens['t']} models per weight decay, each trained on a random "
+                             f"{ens['subset']:.0%} of one corrupted training set (chapter 8)",
+                 per_example=True)
+
+
+def parent_data(p: int, op: str, run: Run):
+    """The full corrupted training set a subset run draws from: (train, given labels, changed),
+    each (p*p,), with ``given`` the labels as given (corrupted ones included)."""
+    train, given, corrupted = split_and_corrupt(p, op, run.alpha, run.xi, run.data_seed)
+    truth, _ = task_table(p, op)
+    return train, given, corrupted & (given != truth)
+
+
+@torch.no_grad()
+def label_logprob(out: torch.Tensor, labels: torch.Tensor,
+                  temperature: float = TEMPERATURE) -> torch.Tensor:
+    """log p(label | x) = log softmax(out / temperature)[label], for outputs (..., p) and
+    integer labels (...).  For an MSE-trained network this is the Gaussian likelihood of its
+    loss, normalised over the p labels (see TEMPERATURE)."""
+    temperature = _positive_number("temperature", temperature)
+    if out.shape[:-1] != labels.shape:
+        raise ValueError(f"labels must have shape {tuple(out.shape[:-1])} (out without its last "
+                         f"dim), got {tuple(labels.shape)}")
+    logp = torch.log_softmax(out.double() / temperature, dim=-1)
+    return logp.gather(-1, labels.long()[..., None]).squeeze(-1)
+
+
+@dataclass
+class Ensemble:
+    """Per-example records of t models trained on random subsets of one corrupted training set.
+
+    ``member`` (t, P) bool: which pairs model k trained on; ``pred`` (t, P): its predicted
+    label of every pair; ``logp`` (t, P): log-probability (``label_logprob``) of each pair's
+    given label.  ``train``, ``given``, ``truth``, ``changed`` (P,) describe the full training
+    set the subsets were drawn from; ``runs`` is one row per model (its phase included).
+    """
+
+    member: torch.Tensor
+    pred: torch.Tensor
+    logp: torch.Tensor
+    train: torch.Tensor
+    given: torch.Tensor
+    truth: torch.Tensor
+    changed: torch.Tensor
+    runs: pd.DataFrame
+
+    @property
+    def t(self) -> int:
+        return self.member.shape[0]
+
+    @property
+    def correct(self) -> torch.Tensor:
+        """(t, P) bool: model k predicts pair i's given label."""
+        return self.pred == self.given
+
+    def select(self, models) -> "Ensemble":
+        """The ensemble of a subset of its models (indices or a bool mask)."""
+        models = torch.as_tensor(models)
+        rows = models.nonzero().squeeze(1) if models.dtype == torch.bool else models
+        return Ensemble(self.member[rows], self.pred[rows], self.logp[rows], self.train,
+                        self.given, self.truth, self.changed,
+                        self.runs.iloc[rows.numpy()].reset_index(drop=True))
+
+
+def _check_one_parent(runs):
+    keys = {(r.alpha, r.xi, r.data_seed) for r in runs}
+    if len(keys) != 1:
+        raise ValueError("runs must share alpha, xi and data_seed (one corrupted training set); "
+                         f"got {len(keys)} different ones")
+
+
+@torch.no_grad()
+def ensemble_from_result(result, rows=None, temperature: float = TEMPERATURE) -> Ensemble:
+    """An ``Ensemble`` from a ``SweepResult`` of subset runs (all of them, or ``rows``)."""
+    df = result.runs if rows is None else result.runs.iloc[list(rows)]
+    idx = [int(i) for i in df.run]
+    runs = [Run(**{k: (v.item() if isinstance(v, np.generic) else v)
+                   for k, v in row.items() if k in Run.__dataclass_fields__})
+            for row in df.to_dict("records")]
+    _check_one_parent(runs)
+    cfg = result.config
+    train, given, changed = parent_data(cfg.p, cfg.op, runs[0])
+    model = result.model.select(idx).eval()
+    out = model()
+    return Ensemble(member=result.data.train[idx].clone(), pred=out.argmax(-1).cpu(),
+                    logp=label_logprob(out, given.expand(len(idx), -1), temperature).cpu(),
+                    train=train, given=given, truth=result.data.truth, changed=changed,
+                    runs=df.reset_index(drop=True))
+
+
+def ensemble_from_sweep(data, rows) -> Ensemble:
+    """An ``Ensemble`` from a stored sweep (``grokbook.sweeps.SweepData`` with per-example
+    records) for the runs ``rows`` (indices into ``data.runs``)."""
+    if data.per_example is None:
+        raise ValueError("this sweep stored no per-example records (Sweep.per_example=False)")
+    rows = list(rows)
+    df = data.runs.iloc[rows].reset_index(drop=True)
+    runs = [Run(**{k: (v.item() if isinstance(v, np.generic) else v)
+                   for k, v in row.items() if k in Run.__dataclass_fields__})
+            for row in df.to_dict("records")]
+    _check_one_parent(runs)
+    p = int(data.provenance["definition"]["parts"][0]["config"]["p"])
+    op = data.provenance["definition"]["parts"][0]["config"]["op"]
+    train, given, changed = parent_data(p, op, runs[0])
+    truth, _ = task_table(p, op)
+    rec = data.per_example
+    return Ensemble(member=torch.as_tensor(rec["member"][rows]),
+                    pred=torch.as_tensor(rec["pred"][rows].astype(np.int64)),
+                    logp=torch.as_tensor(rec["logp"][rows].astype(np.float64)),
+                    train=train, given=given, truth=truth, changed=changed, runs=df)
+
+
+# ----------------------------------------------------------------------------- leave-some-out scores
+def _in_out_means(member, values):
+    member = _as_bool_matrix("member", member)
+    values = _as_matrix("values", values, member.shape)
+    m = member.to(torch.float64)
+    n_in, n_out = m.sum(0), (1 - m).sum(0)
+    mean_in = (m * values).sum(0) / n_in
+    mean_out = ((1 - m) * values).sum(0) / n_out
+    return mean_in, mean_out, n_in, n_out
+
+
+def feldman_scores(member, correct) -> pd.DataFrame:
+    """Feldman's subsampled estimator, per example i (columns of the (t, P) arrays):
+
+        mem_i = mean_{k: i in S_k} correct_ki - mean_{k: i not in S_k} correct_ki
+
+    with ``correct`` the 0/1 (or any real) score of model k on example i.  Returns a frame with
+    ``score``, ``acc_in``, ``acc_out``, ``n_in``, ``n_out``; the score is NaN where no model
+    saw the example or every model did.
+    """
+    a, b, n_in, n_out = _in_out_means(member, correct)
+    score = a - b  # NaN where n_in or n_out is 0
+    return pd.DataFrame({"score": score.numpy(), "acc_in": a.numpy(), "acc_out": b.numpy(),
+                         "n_in": n_in.numpy().astype(int), "n_out": n_out.numpy().astype(int)})
+
+
+def density_ratio_scores(member, logp) -> np.ndarray:
+    """log p(y_i | with i) - log p(y_i | without i), each side the mean log-probability of the
+    given label over the models that did / did not train on i (NaN if either side is empty)."""
+    a, b, _, _ = _in_out_means(member, logp)
+    return (a - b).numpy()
+
+
+def surprisal_scores(member, logp) -> pd.DataFrame:
+    """How surprising each example's given label is: ``out`` = -mean log p(y_i) over the models
+    that did not train on i (an outlier to the rule the others learned), ``in`` = the same over
+    the models that did (an outlier even once it is in the training set).  NaN where the side
+    is empty.  density ratio = out - in."""
+    a, b, _, _ = _in_out_means(member, logp)
+    return pd.DataFrame({"in": (-a).numpy(), "out": (-b).numpy()})
+
+
+def influence(member, correct, examples, targets) -> np.ndarray:
+    """Feldman & Zhang's influence of training example i on example j (e.g. a test pair):
+    mean correct_j over the models that saw i minus over those that did not; (len(examples),
+    len(targets))."""
+    member = _as_bool_matrix("member", member)
+    correct = _as_matrix("correct", correct, member.shape)
+    m = member[:, list(examples)].to(torch.float64)  # (t, E)
+    c = correct[:, list(targets)]  # (t, T)
+    n_in, n_out = m.sum(0)[:, None], (1 - m).sum(0)[:, None]
+    return ((m.T @ c) / n_in - ((1 - m).T @ c) / n_out).numpy()
+
+
+# ----------------------------------------------------------------------------- scores of one model
+class FitRecorder:
+    """An ``on_log`` hook for ``grokbook.train``: when each example is first predicted with its
+    given label.  After training, ``first_fit`` (K, P) holds that step (NaN if never) and
+    ``last_fit`` the step from which on it stayed fitted to the end (NaN if not fitted at the end).
+    """
+
+    def __init__(self):
+        self.first_fit = None
+        self.last_fit = None
+
+    def __call__(self, step, first_run, model, data):
+        fitted = (model().argmax(-1) == data.labels).cpu()
+        K, P = fitted.shape
+        need = first_run + K
+        if self.first_fit is None or self.first_fit.shape[0] < need:
+            grow = lambda a: torch.cat([a, torch.full((need - a.shape[0], P), math.nan,
+                                                      dtype=torch.float64)]) \
+                if a is not None else torch.full((need, P), math.nan, dtype=torch.float64)
+            self.first_fit, self.last_fit = grow(self.first_fit), grow(self.last_fit)
+        rows = slice(first_run, need)
+        first, last = self.first_fit[rows], self.last_fit[rows]
+        first[fitted & first.isnan()] = float(step)
+        last[fitted & last.isnan()] = float(step)
+        last[~fitted] = math.nan
+
+
+@torch.no_grad()
+def pruning_drop(model, data, run: int = 0, *, fractions=np.linspace(0, 0.5, 11),
+                 order: str = "low", seed: int = 0) -> np.ndarray:
+    """The mechanistic score of every pair: how much of its given label run ``run`` loses when
+    its neurons are pruned in ``order`` (lowest IPR first by default; see ``grokbook.prune``),
+
+        drop_i = correct_i(nothing pruned) - mean_f correct_i(fraction f pruned),
+
+    averaged over ``fractions``.  1: fitted, and lost as soon as any neurons go; 0: unaffected."""
+    from .fourier import model_ipr
+    from .prune import prune_masks
+    if not is_integer(run) or not 0 <= run < model.K:
+        raise ValueError(f"run must lie in [0, {model.K}), got {run!r}")
+    fractions = list(np.atleast_1d(np.asarray(fractions, dtype=float)))
+    if not fractions:
+        raise ValueError("fractions must hold at least one fraction in [0, 1]")
+    masks = prune_masks(model_ipr(model)[run], fractions, order, seed)
+    single = model.select([run] * len(masks)).eval()
+    labels = data.labels[run]
+    base = single.select([0])().argmax(-1)[0] == labels
+    pruned = single(neuron_mask=masks.to(single.U.dtype)).argmax(-1) == labels  # (F, P)
+    return (base.double() - pruned.double().mean(0)).numpy()
+
+
+# ----------------------------------------------------------------------------- leverage
+def one_hot_pairs(p: int, index) -> torch.Tensor:
+    """The inputs one-hot(m) + one-hot(n) (2p,) of the pairs ``index`` (m * p + n), float64."""
+    p = _positive_int("p", p, 2)
+    index = torch.as_tensor(index, dtype=torch.int64)
+    if index.numel() and not (0 <= int(index.min()) and int(index.max()) < p * p):
+        raise ValueError(f"index must lie in [0, p*p) = [0, {p * p})")
+    X = torch.zeros(len(index), 2 * p, dtype=torch.float64)
+    X[torch.arange(len(index)), index // p] = 1.0
+    X[torch.arange(len(index)), p + index % p] = 1.0
+    return X
+
+
+def _loo(h: torch.Tensor, R: torch.Tensor, labels) -> pd.DataFrame:
+    """Leverage h (n,) and residuals R = Y - HY (n, p) -> the per-pair LOO frame."""
+    rows = torch.arange(len(h))
+    r = R[rows, labels]  # residual at the given label
+    return pd.DataFrame({"leverage": h.numpy(), "residual": r.numpy(),
+                         "loo_change": (h / (1 - h) * r).numpy()})
+
+
+def _check_labels(p, index, labels):
+    index = torch.as_tensor(index, dtype=torch.int64)
+    labels = torch.as_tensor(labels, dtype=torch.int64)
+    if index.dim() != 1 or labels.shape != index.shape:
+        raise ValueError(f"index and labels must be 1-d of the same length, got {tuple(index.shape)} "
+                         f"and {tuple(labels.shape)}")
+    if len(index) < 2:
+        raise ValueError("at least two training pairs are needed")
+    if not (0 <= int(labels.min()) and int(labels.max()) < p):
+        raise ValueError(f"labels must lie in [0, p) = [0, {p})")
+    return index, labels
+
+
+def ridge_loo(p: int, index, labels, lam: float = 1.0) -> pd.DataFrame:
+    """Exact leave-one-out of ridge regression from one-hot(m) + one-hot(n) to one-hot(label),
+    float64, through the hat matrix H = X (X^T X + lam I)^-1 X^T.  Per training pair (rows in
+    the order of ``index``): ``leverage`` h_ii, ``residual`` y_i - yhat_i at the given label and
+    ``loo_change`` = yhat_i - yhat_i^(-i) at that label = h_ii / (1 - h_ii) * residual."""
+    lam = _positive_number("lam", lam)
+    index, labels = _check_labels(p, index, labels)
+    X = one_hot_pairs(p, index)
+    Y = torch.nn.functional.one_hot(labels, p).to(torch.float64)
+    A = X.T @ X + lam * torch.eye(2 * p, dtype=torch.float64)
+    h = (X * torch.linalg.solve(A, X.T).T).sum(1)  # diag of H without forming it (n x n)
+    fitted = X @ torch.linalg.solve(A, X.T @ Y)
+    return _loo(h, Y - fitted, labels)
+
+
+KERNELS = ("rbf", "quadratic")
+
+
+def pair_kernel(p: int, index_a, index_b, kind: str = "rbf", gamma: float = 0.5) -> torch.Tensor:
+    """A kernel on the one-hot inputs: ``rbf`` exp(-gamma |x - x'|^2) or ``quadratic``
+    (1 + x.x')^2.  On these inputs x.x' = [m = m'] + [n = n'], so any such kernel sees only how
+    many of the two operands two pairs share."""
+    if kind not in KERNELS:
+        raise ValueError(f"kind must be one of {KERNELS}, got {kind!r}")
+    gamma = _positive_number("gamma", gamma)
+    A, B = one_hot_pairs(p, index_a), one_hot_pairs(p, index_b)
+    dot = A @ B.T
+    if kind == "quadratic":
+        return (1 + dot) ** 2
+    return torch.exp(-gamma * (4 - 2 * dot))  # |x - x'|^2 = 2 + 2 - 2 x.x'
+
+
+def kernel_ridge_loo(p: int, index, labels, lam: float = 1.0, kind: str = "rbf",
+                     gamma: float = 0.5) -> pd.DataFrame:
+    """``ridge_loo`` for kernel ridge regression: H = K (K + lam I)^-1."""
+    lam = _positive_number("lam", lam)
+    index, labels = _check_labels(p, index, labels)
+    K = pair_kernel(p, index, index, kind, gamma)
+    H = torch.linalg.solve(K + lam * torch.eye(len(K), dtype=torch.float64), K)  # = K (K + lam I)^-1
+    Y = torch.nn.functional.one_hot(labels, p).to(torch.float64)
+    return _loo(torch.diagonal(H).clone(), Y - H @ Y, labels)
+
+
+# ----------------------------------------------------------------------------- judging a score
+def roc_auc(scores, positives) -> float:
+    """Area under the ROC curve of ``scores`` for the bool labels ``positives``: the probability
+    that a random positive scores higher than a random negative (ties count 1/2).  NaN scores
+    are left out; NaN if there is no positive or no negative left."""
+    s = np.asarray(scores, dtype=float).ravel()
+    y = np.asarray(positives).ravel()
+    if y.dtype != bool:
+        raise ValueError(f"positives must be a bool array, got dtype {y.dtype}")
+    if s.shape != y.shape:
+        raise ValueError(f"scores and positives must have the same length, got {len(s)} and {len(y)}")
+    keep = ~np.isnan(s)
+    s, y = s[keep], y[keep]
+    n_pos, n_neg = int(y.sum()), int((~y).sum())
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    ranks = pd.Series(s).rank(method="average").to_numpy()  # 1-based, ties averaged
+    return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def spearman_brown(r, factor: float = 2.0):
+    """The reliability of a score averaged over ``factor`` times as many models, from r."""
+    factor = _positive_number("factor", factor)
+    r = np.asarray(r, dtype=float)
+    return factor * r / (1 + (factor - 1) * r)
+
+
+def split_half(member, correct, *, score=feldman_scores, examples=None, n_splits: int = 20,
+               seed: int = 0) -> dict:
+    """Split-half reliability of a leave-some-out score over the t models.
+
+    For each of ``n_splits`` random halves A, B of the models, the score of every example is
+    computed from A and from B alone, and correlated (Pearson) across ``examples`` (default:
+    every pair any model trained on) where both are defined.  Returns the mean half-ensemble
+    correlation ``r_half`` and its Spearman-Brown projection to all t models, ``reliability``.
+    """
+    member = _as_bool_matrix("member", member)
+    t = member.shape[0]
+    if t < 4:
+        raise ValueError(f"split_half needs t >= 4 models, got {t}")
+    n_splits = _positive_int("n_splits", n_splits)
+    check_seed("seed", seed)
+    correct = torch.as_tensor(correct)
+    cols = member.any(0) if examples is None else torch.as_tensor(examples)
+    g = torch.Generator().manual_seed(seed)
+    rs = []
+    for _ in range(n_splits):
+        perm = torch.randperm(t, generator=g)
+        halves = perm[: t // 2], perm[t // 2: 2 * (t // 2)]
+        a, b = (_score_values(score(member[h][:, cols], correct[h][:, cols])) for h in halves)
+        ok = ~(np.isnan(a) | np.isnan(b))
+        if ok.sum() > 2 and a[ok].std() > 0 and b[ok].std() > 0:
+            rs.append(np.corrcoef(a[ok], b[ok])[0, 1])
+    r = float(np.mean(rs)) if rs else float("nan")
+    return {"t": t, "r_half": r, "reliability": float(spearman_brown(r))}
+
+
+def _score_values(s):
+    return s["score"].to_numpy() if isinstance(s, pd.DataFrame) else np.asarray(s, dtype=float)
+
+
+def binomial_reliability(member, correct, examples=None) -> dict:
+    """What binomial sampling alone predicts for the reliability of Feldman's score at t models.
+
+    Given an example, the models that saw it are n_in independent draws (random subsets) with
+    accuracy a_i, those that did not n_out draws with accuracy b_i, so the score's sampling
+    variance is a_i(1 - a_i)/n_in + b_i(1 - b_i)/n_out <= 1/(4 n_in) + 1/(4 n_out).  With the
+    observed variance of the scores across examples, reliability = 1 - noise / observed:
+    ``plug_in`` uses the observed a_i, b_i (bias-corrected by n/(n-1)); ``bound`` is the worst
+    case 1/4 -- a lower bound on the reliability that holds whatever the accuracies are.  All
+    three numbers are over the pairs that at least two models saw and two did not.
+    """
+    member = _as_bool_matrix("member", member)
+    cols = member.any(0) if examples is None else torch.as_tensor(examples)
+    f = feldman_scores(member[:, cols], torch.as_tensor(correct)[:, cols])
+    f = f[(f.n_in >= 2) & (f.n_out >= 2)]
+    observed = f.score.var(ddof=1)
+    if not observed > 0:
+        return {"plug_in": float("nan"), "bound": float("nan"), "observed_var": float(observed)}
+    n_in, n_out = f.n_in.to_numpy(float), f.n_out.to_numpy(float)
+    var = lambda acc, n: acc * (1 - acc) / (n - 1)  # unbiased: E[acc (1 - acc)] = a (1 - a) (n - 1) / n
+    plug = np.mean(var(f.acc_in.to_numpy(), n_in) + var(f.acc_out.to_numpy(), n_out))
+    worst = np.mean(0.25 / n_in + 0.25 / n_out)
+    return {"plug_in": float(1 - plug / observed), "bound": float(max(0.0, 1 - worst / observed)),
+            "observed_var": float(observed)}
+
+
+def score_table(scores: dict, positives, examples) -> pd.DataFrame:
+    """One row per score: its ROC AUC for ``positives`` over ``examples`` (bool masks (P,)),
+    with the number of examples where it is defined."""
+    examples = np.asarray(examples, dtype=bool)
+    positives = np.asarray(positives, dtype=bool)
+    rows = []
+    for name, s in scores.items():
+        s = np.asarray(s, dtype=float)[examples]
+        rows.append({"score": name, "auc": roc_auc(s, positives[examples]),
+                     "defined": int((~np.isnan(s)).sum()), "examples": int(examples.sum())})
+    return pd.DataFrame(rows).set_index("score")
+
+
+def ensemble_phases(ensemble: Ensemble) -> pd.Series:
+    """How many of the ensemble's models ended in each phase."""
+    return ensemble.runs.phase.value_counts()
+
+
+__all__ = ["ENSEMBLE", "TEMPERATURE", "Ensemble", "FitRecorder", "binomial_reliability", "density_ratio_scores",
+           "ensemble_config", "ensemble_from_result", "ensemble_from_sweep", "ensemble_phases",
+           "ensemble_runs", "ensemble_sweep",
+           "feldman_scores", "influence", "kernel_ridge_loo", "label_logprob", "one_hot_pairs",
+           "pair_kernel", "parent_data", "pruning_drop", "ridge_loo", "roc_auc", "score_table",
+           "spearman_brown", "split_half", "surprisal_scores"]

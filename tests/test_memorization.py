@@ -1,0 +1,459 @@
+"""Per-example memorization scores, each against an independent reference:
+explicit loops, brute-force refits, pairwise counts, hand computations."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+import grokbook as gb
+from grokbook import memorization as mz
+from grokbook.data import make_runs, split_and_corrupt, task_table
+
+
+def _random_ensemble(t=10, P=40, seed=0):
+    g = np.random.default_rng(seed)
+    member = torch.as_tensor(g.random((t, P)) < 0.6)
+    correct = torch.as_tensor(g.random((t, P)) < 0.7)
+    return member, correct
+
+
+# ----------------------------------------------------------------------------- subsets (data, Run)
+def test_subset_is_a_subset_of_the_same_corrupted_training_set():
+    p, alpha, xi = 13, 0.6, 0.3
+    train, labels, corrupted = split_and_corrupt(p, "add", alpha, xi, 4)
+    truth, _ = task_table(p, "add")
+    n_train = int(train.sum())
+    for s in (1, 2, 3):
+        t2, l2, c2 = split_and_corrupt(p, "add", alpha, xi, 4, subset=0.7, subset_seed=s)
+        assert int(t2.sum()) == round(0.7 * n_train)
+        assert bool((t2 <= train).all()) and bool((c2 == (corrupted & t2)).all())
+        assert bool((l2[t2] == labels[t2]).all()), "kept pairs keep their (corrupted) labels"
+        assert bool((l2[~t2] == truth[~t2]).all()), "a left-out pair is an unseen pair"
+    a = split_and_corrupt(p, "add", alpha, xi, 4, subset=0.7, subset_seed=1)[0]
+    b = split_and_corrupt(p, "add", alpha, xi, 4, subset=0.7, subset_seed=2)[0]
+    assert not bool((a == b).all())
+    full = split_and_corrupt(p, "add", alpha, xi, 4, subset=1.0, subset_seed=9)
+    assert all(bool((x == y).all()) for x, y in zip(full, (train, labels, corrupted)))
+
+
+def test_make_runs_passes_subsets_and_keeps_its_old_call():
+    old = make_runs(11, "add", [0.5, 0.5], [0.2, 0.2], [0, 1])
+    new = make_runs(11, "add", [0.5, 0.5], [0.2, 0.2], [0, 1], [1.0, 0.5], [0, 3])
+    assert bool((old.train[0] == new.train[0]).all())
+    assert int(new.train[1].sum()) == round(0.5 * int(old.train[1].sum()))
+    with pytest.raises(ValueError, match="same length"):
+        make_runs(11, "add", [0.5], [0.2], [0], [1.0, 0.5], [0, 1])
+
+
+@pytest.mark.parametrize("bad", [0, 0.0, -0.1, 1.5, True, "half", float("nan")])
+def test_bad_subset_is_refused(bad):
+    with pytest.raises(ValueError, match="subset"):
+        gb.Run(subset=bad)
+    if not isinstance(bad, str):
+        with pytest.raises(ValueError, match="subset"):
+            split_and_corrupt(11, "add", 0.5, 0.2, 0, subset=bad)
+
+
+@pytest.mark.parametrize("bad", [-1, 2**31, 1.5, True])
+def test_bad_subset_seed_is_refused(bad):
+    with pytest.raises(ValueError, match="subset_seed"):
+        gb.Run(subset_seed=bad)
+
+
+def test_ensemble_runs():
+    runs = mz.ensemble_runs(5, alpha=0.6, xi=0.2, wd=3.0, subset=0.7, first_subset_seed=10)
+    assert [r.subset_seed for r in runs] == [10, 11, 12, 13, 14]
+    assert len({(r.alpha, r.xi, r.wd, r.data_seed, r.model_seed, r.subset) for r in runs}) == 1
+    for bad in (dict(t=1), dict(t=2.5), dict(subset=1.0), dict(subset=0), dict(first_subset_seed=-1)):
+        kw = dict(t=4, alpha=0.5, xi=0.2)
+        kw.update(bad)
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            mz.ensemble_runs(**kw)
+
+
+# ----------------------------------------------------------------------------- leave-some-out scores
+def test_feldman_scores_against_an_explicit_loop():
+    member, correct = _random_ensemble()
+    member[:, 0] = True  # every model saw example 0: undefined
+    f = mz.feldman_scores(member, correct)
+    t, P = member.shape
+    for i in range(P):
+        seen = [float(correct[k, i]) for k in range(t) if member[k, i]]
+        unseen = [float(correct[k, i]) for k in range(t) if not member[k, i]]
+        assert f.n_in[i] == len(seen) and f.n_out[i] == len(unseen)
+        if seen and unseen:
+            assert f.score[i] == pytest.approx(sum(seen) / len(seen) - sum(unseen) / len(unseen))
+        else:
+            assert math.isnan(f.score[i])
+
+
+def test_density_ratio_against_an_explicit_loop():
+    member, _ = _random_ensemble(seed=1)
+    logp = torch.as_tensor(np.random.default_rng(2).normal(-3, 2, member.shape))
+    got = mz.density_ratio_scores(member, logp)
+    for i in range(member.shape[1]):
+        a = [float(logp[k, i]) for k in range(member.shape[0]) if member[k, i]]
+        b = [float(logp[k, i]) for k in range(member.shape[0]) if not member[k, i]]
+        want = np.mean(a) - np.mean(b) if a and b else np.nan
+        assert got[i] == pytest.approx(want, nan_ok=True)
+
+
+def test_surprisal_against_an_explicit_loop():
+    member, _ = _random_ensemble(seed=8)
+    logp = torch.as_tensor(np.random.default_rng(9).normal(-3, 2, member.shape))
+    got = mz.surprisal_scores(member, logp)
+    for i in range(member.shape[1]):
+        a = [-float(logp[k, i]) for k in range(member.shape[0]) if member[k, i]]
+        b = [-float(logp[k, i]) for k in range(member.shape[0]) if not member[k, i]]
+        assert got["in"][i] == pytest.approx(np.mean(a) if a else np.nan, nan_ok=True)
+        assert got["out"][i] == pytest.approx(np.mean(b) if b else np.nan, nan_ok=True)
+    assert np.allclose(got["out"] - got["in"], mz.density_ratio_scores(member, logp), equal_nan=True)
+
+
+def test_influence_against_an_explicit_loop():
+    member, correct = _random_ensemble(t=12, P=20, seed=3)
+    ex, tg = [0, 3, 5], [1, 2, 7, 19]
+    got = mz.influence(member, correct, ex, tg)
+    for a, i in enumerate(ex):
+        for b, j in enumerate(tg):
+            on = [float(correct[k, j]) for k in range(12) if member[k, i]]
+            off = [float(correct[k, j]) for k in range(12) if not member[k, i]]
+            assert got[a, b] == pytest.approx(np.mean(on) - np.mean(off))
+
+
+def test_scores_refuse_bad_shapes():
+    member, correct = _random_ensemble()
+    with pytest.raises(ValueError, match="member"):
+        mz.feldman_scores(member.float(), correct)
+    with pytest.raises(ValueError, match="values"):
+        mz.feldman_scores(member, correct[:, :5])
+
+
+def test_label_logprob_against_a_hand_softmax():
+    g = torch.Generator().manual_seed(0)
+    out = torch.randn(3, 4, 7, generator=g)
+    labels = torch.randint(0, 7, (3, 4), generator=g)
+    got = mz.label_logprob(out, labels, temperature=0.25)
+    for a in range(3):
+        for b in range(4):
+            z = [math.exp(float(v) / 0.25) for v in out[a, b]]
+            assert float(got[a, b]) == pytest.approx(math.log(z[labels[a, b]] / sum(z)), rel=1e-9)
+    with pytest.raises(ValueError, match="temperature"):
+        mz.label_logprob(out, labels, temperature=0)
+    with pytest.raises(ValueError, match="labels"):
+        mz.label_logprob(out, labels[:, :2])
+
+
+def test_mse_probability_is_the_gaussian_likelihood():
+    """softmax(f / s^2) is the Gaussian likelihood exp(-|f - e_y|^2 / (2 s^2)) normalised over y."""
+    f = torch.randn(9, dtype=torch.float64)
+    s2 = mz.TEMPERATURE
+    gauss = torch.stack([torch.exp(-((f - torch.eye(9, dtype=torch.float64)[y]) ** 2).sum() / (2 * s2))
+                         for y in range(9)])
+    want = torch.log(gauss / gauss.sum())
+    got = mz.label_logprob(f.expand(9, 9), torch.arange(9))
+    assert torch.allclose(got, want)
+
+
+# ----------------------------------------------------------------------------- ROC AUC and reliability
+def test_roc_auc_against_a_pairwise_count():
+    g = np.random.default_rng(4)
+    s = g.integers(0, 6, 60).astype(float)  # many ties
+    s[[3, 17]] = np.nan
+    y = g.random(60) < 0.3
+    pos = [a for a, l in zip(s, y) if l and not np.isnan(a)]
+    neg = [a for a, l in zip(s, y) if not l and not np.isnan(a)]
+    want = sum((a > b) + 0.5 * (a == b) for a in pos for b in neg) / (len(pos) * len(neg))
+    assert mz.roc_auc(s, y) == pytest.approx(want)
+    assert mz.roc_auc([1, 2, 3], np.array([False, True, True])) == 1.0
+    assert mz.roc_auc([1, 2, 3], np.array([True, False, False])) == 0.0
+    assert math.isnan(mz.roc_auc([1, 2], np.array([True, True])))
+    with pytest.raises(ValueError, match="positives"):
+        mz.roc_auc([1, 2], [1, 0])
+    with pytest.raises(ValueError, match="same length"):
+        mz.roc_auc([1, 2, 3], np.array([True, False]))
+
+
+def test_spearman_brown():
+    assert mz.spearman_brown(0.5) == pytest.approx(2 / 3)
+    assert mz.spearman_brown(0.5, 3) == pytest.approx(1.5 / 2)
+    with pytest.raises(ValueError, match="factor"):
+        mz.spearman_brown(0.5, 0)
+
+
+def test_split_half_against_a_hand_computation():
+    g = np.random.default_rng(5)
+    t, P = 12, 80
+    truth = g.random(P)  # per-example probability of being right when seen; 0.5 unseen
+    member = torch.as_tensor(g.random((t, P)) < 0.5)
+    correct = torch.as_tensor(g.random((t, P)) < np.where(member.numpy(), truth, 0.5))
+    got = mz.split_half(member, correct, n_splits=3, seed=7)
+    gen = torch.Generator().manual_seed(7)
+    rs = []
+    for _ in range(3):
+        perm = torch.randperm(t, generator=gen).tolist()
+        halves = []
+        for h in (perm[:6], perm[6:]):
+            score = []
+            for i in range(P):
+                a = [float(correct[k, i]) for k in h if member[k, i]]
+                b = [float(correct[k, i]) for k in h if not member[k, i]]
+                score.append(np.mean(a) - np.mean(b) if a and b else np.nan)
+            halves.append(np.array(score))
+        ok = ~np.isnan(halves[0]) & ~np.isnan(halves[1])
+        rs.append(np.corrcoef(halves[0][ok], halves[1][ok])[0, 1])
+    r = np.mean(rs)
+    assert got["r_half"] == pytest.approx(r)
+    assert got["reliability"] == pytest.approx(2 * r / (1 + r))
+    with pytest.raises(ValueError, match="t >= 4"):
+        mz.split_half(member[:3], correct[:3])
+    with pytest.raises(ValueError, match="n_splits"):
+        mz.split_half(member, correct, n_splits=0)
+
+
+def test_binomial_reliability_by_hand_and_as_a_bound():
+    g = np.random.default_rng(7)
+    member = torch.as_tensor(g.random((6, 9)) < 0.5)
+    correct = torch.as_tensor(g.random((6, 9)) < 0.6)
+    got = mz.binomial_reliability(member, correct)
+    rows = []  # by hand: the pairs seen by >= 2 models and missed by >= 2
+    for i in range(9):
+        a = [float(correct[k, i]) for k in range(6) if member[k, i]]
+        b = [float(correct[k, i]) for k in range(6) if not member[k, i]]
+        if len(a) >= 2 and len(b) >= 2:
+            ma, mb = np.mean(a), np.mean(b)
+            rows.append((ma - mb, ma * (1 - ma) / (len(a) - 1) + mb * (1 - mb) / (len(b) - 1),
+                         0.25 / len(a) + 0.25 / len(b)))
+    score, noise, worst = np.array(rows).T
+    observed = np.var(score, ddof=1)
+    assert len(rows) >= 3
+    assert got["observed_var"] == pytest.approx(observed)
+    assert got["plug_in"] == pytest.approx(1 - noise.mean() / observed)
+    assert got["bound"] == pytest.approx(max(0, 1 - worst.mean() / observed))
+    # a simulated ensemble: the bound stays below the split-half reliability
+    g = np.random.default_rng(6)
+    t, P = 32, 400
+    a = g.random(P)
+    member = torch.as_tensor(g.random((t, P)) < 0.5)
+    correct = torch.as_tensor(g.random((t, P)) < np.where(member.numpy(), a, 1 - a))
+    rel = mz.split_half(member, correct, n_splits=10)["reliability"]
+    b = mz.binomial_reliability(member, correct)
+    assert b["bound"] <= rel and abs(b["plug_in"] - rel) < 0.1
+
+
+# ----------------------------------------------------------------------------- leverage
+def _refit_ridge(X, Y, lam):
+    A = X.T @ X + lam * torch.eye(X.shape[1], dtype=torch.float64)
+    return torch.linalg.solve(A, X.T @ Y)
+
+
+@pytest.mark.parametrize("lam", [0.1, 1.0])
+def test_ridge_loo_against_n_refits(lam):
+    p = 7
+    train, labels, _ = split_and_corrupt(p, "add", 0.6, 0.3, 1)
+    index = train.nonzero().squeeze(1)
+    y = labels[index]
+    got = mz.ridge_loo(p, index, y, lam=lam)
+    X = mz.one_hot_pairs(p, index)
+    Y = torch.nn.functional.one_hot(y, p).double()
+    full = X @ _refit_ridge(X, Y, lam)
+    for i in range(len(index)):
+        keep = torch.arange(len(index)) != i
+        loo = X[i] @ _refit_ridge(X[keep], Y[keep], lam)
+        assert got.loo_change[i] == pytest.approx(float(full[i, y[i]] - loo[y[i]]), abs=1e-10)
+        assert got.residual[i] == pytest.approx(float(1 - full[i, y[i]]), abs=1e-10)
+    H = X @ torch.linalg.solve(X.T @ X + lam * torch.eye(2 * p, dtype=torch.float64), X.T)
+    assert np.allclose(got.leverage, torch.diagonal(H).numpy())
+
+
+@pytest.mark.parametrize("kind", mz.KERNELS)
+def test_kernel_ridge_loo_against_n_refits(kind):
+    p, lam = 7, 0.5
+    train, labels, _ = split_and_corrupt(p, "add", 0.6, 0.3, 2)
+    index = train.nonzero().squeeze(1)
+    y = labels[index]
+    got = mz.kernel_ridge_loo(p, index, y, lam=lam, kind=kind)
+    Y = torch.nn.functional.one_hot(y, p).double()
+    n = len(index)
+    for i in range(n):
+        keep = (torch.arange(n) != i).nonzero().squeeze(1)
+        K = mz.pair_kernel(p, index[keep], index[keep], kind)
+        coef = torch.linalg.solve(K + lam * torch.eye(len(keep), dtype=torch.float64), Y[keep])
+        loo = mz.pair_kernel(p, index[i:i + 1], index[keep], kind) @ coef
+        Kf = mz.pair_kernel(p, index, index, kind)
+        full = Kf[i] @ torch.linalg.solve(Kf + lam * torch.eye(n, dtype=torch.float64), Y)
+        assert got.loo_change[i] == pytest.approx(float(full[y[i]] - loo[0, y[i]]), abs=1e-9)
+
+
+def test_pair_kernel_by_hand():
+    p = 5
+    k = mz.pair_kernel(p, [0 * p + 1], [0 * p + 1, 0 * p + 2, 3 * p + 1, 3 * p + 4], "rbf", gamma=0.5)
+    assert torch.allclose(k[0], torch.exp(-0.5 * torch.tensor([0.0, 2, 2, 4], dtype=torch.float64)))
+    q = mz.pair_kernel(p, [1], [1, 2, 9], "quadratic")
+    assert q[0].tolist() == [9.0, 4.0, 1.0]
+    with pytest.raises(ValueError, match="kind"):
+        mz.pair_kernel(p, [1], [2], "cubic")
+    with pytest.raises(ValueError, match="index"):
+        mz.one_hot_pairs(p, [25])
+
+
+def test_leverage_is_nearly_constant_on_one_hot_pairs():
+    p = 23
+    train, labels, _ = split_and_corrupt(p, "add", 0.7, 0.25, 0)
+    index = train.nonzero().squeeze(1)
+    for frame in (mz.ridge_loo(p, index, labels[index]),
+                  mz.kernel_ridge_loo(p, index, labels[index])):
+        h = frame.leverage
+        assert h.std() / h.mean() < 0.1
+
+
+def test_leverage_input_checks():
+    with pytest.raises(ValueError, match="lam"):
+        mz.ridge_loo(5, [0, 1], [0, 1], lam=-1)
+    with pytest.raises(ValueError, match="labels"):
+        mz.ridge_loo(5, [0, 1], [0, 7])
+    with pytest.raises(ValueError, match="same length"):
+        mz.kernel_ridge_loo(5, [0, 1, 2], [0, 1])
+
+
+# ----------------------------------------------------------------------------- with the engine
+CFG = gb.Config(p=11, width=24, steps=60, log_every=10)
+
+
+def test_fit_recorder_against_retraining():
+    runs = gb.grid(alpha=0.6, xi=0.3, wd=[0.0, 1.0], seed=3)
+    rec = mz.FitRecorder()
+    result = gb.train(runs, CFG, device="cpu", progress=False, on_log=rec, max_memory_gb=1e-4)
+    assert rec.first_fit.shape == (2, 121)
+    fitted = {}
+    for step in range(0, 61, 10):
+        if step == 0:
+            model = gb.BatchedMLP.init(11, 24, [3, 3])
+        else:
+            model = gb.train(runs, gb.Config(p=11, width=24, steps=step, log_every=10),
+                             device="cpu", progress=False).model
+        fitted[step] = (model.eval()().argmax(-1) == result.data.labels)
+    first = torch.full((2, 121), math.nan, dtype=torch.float64)
+    for step in sorted(fitted, reverse=True):
+        first[fitted[step]] = step
+    assert torch.equal(first.isnan(), rec.first_fit.isnan())
+    assert torch.equal(first.nan_to_num(-1), rec.first_fit.nan_to_num(-1))
+    last = torch.full((2, 121), math.nan, dtype=torch.float64)
+    still = fitted[60].clone()
+    last[still] = 60
+    for step in range(50, -1, -10):
+        still &= fitted[step]
+        last[still] = step
+    assert torch.equal(last.nan_to_num(-1), rec.last_fit.nan_to_num(-1))
+
+
+def test_on_log_must_be_callable():
+    with pytest.raises(ValueError, match="on_log"):
+        gb.train(gb.grid(), CFG, progress=False, on_log=3)
+
+
+def test_pruning_drop_against_a_hand_forward():
+    result = gb.train(gb.grid(alpha=0.6, xi=0.3, seed=1), CFG, device="cpu", progress=False)
+    model, data = result.model, result.data
+    fractions = [0.0, 0.25, 0.5]
+    got = mz.pruning_drop(model, data, 0, fractions=fractions)
+    ipr = result.ipr()[0]
+    order = torch.argsort(ipr, stable=True)
+    U, V, W = (t[0].detach().double() for t in (model.U, model.V, model.W))
+    m, n = torch.arange(11).repeat_interleave(11), torch.arange(11).repeat(11)
+    correct = []
+    for f in fractions:
+        mask = torch.ones(24, dtype=torch.float64)
+        mask[order[: round(f * 24)]] = 0
+        out = ((U[:, m] + V[:, n]) ** 2 * mask[:, None]).T @ W.T
+        correct.append((out.argmax(-1) == data.labels[0]).double())
+    want = correct[0] - torch.stack(correct).mean(0)
+    assert np.allclose(got, want.numpy())
+    with pytest.raises(ValueError, match="run"):
+        mz.pruning_drop(model, data, 5)
+
+
+def test_ensemble_from_result_and_scores_end_to_end():
+    runs = mz.ensemble_runs(6, alpha=0.6, xi=0.3, subset=0.7, data_seed=2)
+    result = gb.train(runs, CFG, device="cpu", progress=False)
+    ens = mz.ensemble_from_result(result)
+    train, given, changed = mz.parent_data(11, "add", runs[0])
+    assert ens.t == 6 and bool((ens.member <= train).all())
+    assert torch.equal(ens.given, given) and torch.equal(ens.changed, changed)
+    out = result.model()
+    assert torch.equal(ens.pred, out.argmax(-1))
+    assert torch.allclose(ens.logp, mz.label_logprob(out, given.expand(6, -1)))
+    assert len(ens.select([0, 2]).runs) == 2 and ens.select([0, 2]).t == 2
+    with pytest.raises(ValueError, match="data_seed"):
+        mixed = gb.train(runs[:1] + [gb.Run(alpha=0.6, xi=0.3, data_seed=5, subset=0.7)], CFG,
+                         device="cpu", progress=False)
+        mz.ensemble_from_result(mixed)
+
+
+def test_score_table():
+    s = {"a": np.array([1.0, 2.0, np.nan, 0.0]), "b": np.array([0.0, 1.0, 2.0, 3.0])}
+    pos = np.array([False, True, True, False])
+    table = mz.score_table(s, pos, np.array([True, True, True, True]))
+    assert table.loc["a", "auc"] == pytest.approx(1.0) and table.loc["a", "defined"] == 3
+    assert table.loc["b", "auc"] == pytest.approx(0.5)
+
+
+# ----------------------------------------------------------------------------- the named sweep
+def test_per_example_records_round_trip_through_the_cache(tmp_path):
+    from grokbook import sweeps
+    runs = tuple(mz.ensemble_runs(4, alpha=0.6, xi=0.3, subset=0.7, data_seed=1))
+    s = sweeps.Sweep("tiny_ensemble", "quick", (sweeps.Part("wd 0", CFG, runs),), history_every=20,
+                     per_example=True)
+    plain = sweeps.Sweep("tiny_ensemble", "quick", (sweeps.Part("wd 0", CFG, runs),),
+                         history_every=20)
+    assert "per_example" in s.definition() and "per_example" not in plain.definition()
+    assert s.key() != plain.key()
+    sweeps.run_sweep(s, device="cpu", directory=tmp_path, progress=False, chunk_runs=3)
+    data = sweeps.load_sweep(s, directory=tmp_path)
+    assert data.per_example["pred"].dtype == np.int16 and data.per_example["pred"].shape == (4, 121)
+    stored = mz.ensemble_from_sweep(data, range(4))
+    live = mz.ensemble_from_result(gb.train(list(runs), CFG, device="cpu", progress=False))
+    assert torch.equal(stored.member, live.member) and torch.equal(stored.pred, live.pred)
+    assert torch.equal(stored.given, live.given) and torch.equal(stored.changed, live.changed)
+    assert torch.allclose(stored.logp, live.logp, rtol=2e-3, atol=2e-2)  # float16 storage
+    sweeps.run_sweep(plain, device="cpu", directory=tmp_path, progress=False)
+    with pytest.raises(ValueError, match="per-example"):
+        mz.ensemble_from_sweep(sweeps.load_sweep(plain, directory=tmp_path), range(4))
+
+
+def test_the_named_ensemble_sweep():
+    from grokbook import sweeps
+    for prof in ("quick", "full"):
+        s = sweeps.sweep("memorization_ensemble", prof)
+        sizes, ens = gb.PROFILES[prof], mz.ENSEMBLE[prof]
+        assert s.per_example and len(s.parts) == 3 and s.n_runs == 3 * ens["t"]
+        assert [p.runs[0].wd for p in s.parts] == [float(w) for w in sizes["weight_decays"][:3]]
+        for part in s.parts:
+            assert {(r.alpha, r.xi, r.data_seed, r.model_seed, r.subset) for r in part.runs} == \
+                {(sizes["alpha"], sizes["xi"], 0, 0, ens["subset"])}
+            assert len({r.subset_seed for r in part.runs}) == ens["t"]
+
+
+# ----------------------------------------------------------------------------- the chapter's figures
+def test_chapter_figures_draw():
+    g = np.random.default_rng(0)
+    changed = g.random(200) < 0.2
+    clean = ~changed
+    scores = {"a": g.random(200), "b": np.where(g.random(200) < 0.1, np.nan, g.random(200))}
+    axes = gb.plots.score_histograms(scores, changed, clean, aucs={"a": 0.5, "b": 0.6})
+    assert len(axes) == 2 and "AUC 0.60" in axes[1].get_title()
+    table = pd.DataFrame({"wd 0": [0.9, np.nan], "wd 5": [0.5, 0.1]}, index=["x", "y"])
+    assert gb.plots.auc_heatmap(table).get_title()
+    curve = pd.DataFrame({"t": [4, 8], "reliability": [0.5, 0.7], "plug_in": [0.4, 0.6],
+                          "bound": [0.1, 0.3]})
+    assert len(gb.plots.reliability_curve(curve).lines) == 3
+    member = torch.as_tensor(g.random((6, 200)) < 0.7)
+    correct = torch.as_tensor(g.random((6, 200)) < 0.5)
+    frame = mz.feldman_scores(member, correct)
+    assert len(gb.plots.in_out({"one": frame, "two": frame}, changed, clean)) == 2
+    loo = pd.DataFrame({"leverage": g.random(200), "loo_change": g.normal(size=200)})
+    assert gb.plots.leverage_panels({"r": loo}, changed, clean).shape == (1, 2)
