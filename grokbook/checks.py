@@ -354,6 +354,78 @@ def pruned_output(fn) -> bool:
     return _report("pruned_output", fn, cases)
 
 
+# --- chapter 6 checks ---
+def phase_grid(fn) -> bool:
+    """``fn(runs)``: from a frame with one row per run (columns alpha, xi, train_acc, test_acc,
+    in any order) return ``(alphas, xis, table)``: the sorted distinct alphas and xis and the
+    (len(alphas), len(xis)) array of phase names (``grokbook.PHASES``), ``table[i, j]`` the phase
+    of the run at alphas[i], xis[j] by the paper's rules."""
+    import numpy as np
+    import pandas as pd
+
+    from .phases import phase
+
+    g = np.random.default_rng(6)
+
+    def case(alphas, xis, what):
+        rows = [dict(alpha=a, xi=x, train_acc=float(g.choice([g.uniform(0, 1), min(round(1.05 - x, 12), 1.0),
+                                                   0.9])),
+                     test_acc=float(g.choice([g.uniform(0, 1), 0.9, 1.0])))
+                for a in alphas for x in xis]
+        frame = pd.DataFrame(rows).sample(frac=1.0, random_state=int(g.integers(1 << 31)))
+        frame = frame[["train_acc", "xi", "test_acc", "alpha"]].reset_index(drop=True)
+
+        def run(f):
+            got_a, got_x, table = f(frame.copy())
+            assert np.allclose(got_a, sorted(alphas)) and np.allclose(got_x, sorted(xis)), (
+                f"{what}: axes {list(got_a)}, {list(got_x)}, expected sorted {sorted(alphas)}, "
+                f"{sorted(xis)}")
+            table = np.asarray(table, dtype=object)
+            assert table.shape == (len(alphas), len(xis)), (
+                f"{what}: table of shape {table.shape}, expected {(len(alphas), len(xis))}")
+            for r in frame.itertuples():
+                i, j = sorted(alphas).index(r.alpha), sorted(xis).index(r.xi)
+                want = phase(r.train_acc, r.test_acc, r.xi)
+                assert table[i, j] == want, (f"{what}: cell alpha={r.alpha}, xi={r.xi} (train "
+                                             f"{r.train_acc:.3f}, test {r.test_acc:.3f}) is "
+                                             f"{table[i, j]!r}, expected {want!r}")
+        return run
+
+    return _report("phase_grid", fn, [
+        case([0.3, 0.6, 0.9], [0.0, 0.2, 0.35, 0.5], "3 x 4, rows shuffled"),
+        case([0.5], [0.1, 0.35], "one alpha (boundary train = 1.05 - xi included)"),
+        case([0.9, 0.1, 0.5, 0.7], [0.6], "one xi, alphas given out of order"),
+    ])
+
+
+def spearman(fn) -> bool:
+    """``fn(x, y)``: Spearman's rank correlation of two 1-D arrays -- Pearson's correlation of
+    their ranks, tied values sharing the average of their ranks."""
+    import numpy as np
+
+    from .stats import spearman as reference
+
+    g = np.random.default_rng(16)
+
+    def case(x, y, what):
+        def run(f):
+            got = float(f(x.copy(), y.copy()))
+            want = reference(x, y)
+            assert abs(got - want) < 1e-9, f"{what}: {got:.6f}, expected {want:.6f}"
+        return run
+
+    cases = []
+    for k in range(3):
+        x = g.normal(size=50)
+        cases.append(case(x, x + g.normal(0, 0.5 + k, 50), "continuous values"))
+    x = g.integers(0, 5, 40).astype(float)
+    cases.append(case(x, x + g.integers(0, 3, 40), "many ties in both"))
+    x = np.arange(10.0)
+    cases.append(case(x, np.exp(x), "monotone but not linear: exactly 1"))
+    cases.append(case(x, -x ** 3, "decreasing: exactly -1"))
+    return _report("spearman", fn, cases)
+
+
 # --- chapter 7 checks ---
 def corrupted_accuracy(fn) -> bool:
     """``fn(pred, labels, truth, train)``: accuracy on the *corrupted* training examples
@@ -441,3 +513,76 @@ def unlearning_step(fn) -> bool:
         down = np.clip(1 - np.cumsum(np.abs(g.normal(0.0, 0.01, n))), 0.6, 1)
         cases.append(case(steps, np.minimum(up, down), float(g.uniform(0.6, 0.8)), "a random curve"))
     return _report("unlearning_step", fn, cases)
+
+
+# --- chapter 8: what counts as memorization ---
+def feldman_score(fn) -> bool:
+    """``fn(member, correct)`` returns Feldman's score of every example, a (P,) array: over the
+    models that trained on example i (``member`` (t, P) bool True) the mean of ``correct``
+    (t, P) 0/1, minus the same mean over the models that did not; NaN where either set is empty."""
+    import numpy as np
+
+    from .memorization import feldman_scores
+
+    g = np.random.default_rng(11)
+
+    def case(t, P, q):
+        member = torch.as_tensor(g.random((t, P)) < q)
+        correct = torch.as_tensor(g.random((t, P)) < 0.6)
+
+        def run(f):
+            got = torch.as_tensor(np.array(f(member.clone(), correct.clone()), dtype=float))
+            want = torch.as_tensor(feldman_scores(member, correct).score.to_numpy())
+            assert got.shape == want.shape, f"t={t}, P={P}: shape {tuple(got.shape)}, expected {tuple(want.shape)}"
+            assert torch.equal(got.isnan(), want.isnan()), (
+                f"t={t}, P={P}: NaN exactly where no model (or every model) saw the example")
+            _close(got.nan_to_num(), want.nan_to_num(), f"t={t}, P={P}, subset fraction {q}")
+        return run
+
+    return _report("feldman_score", fn, [case(t, P, q) for t, P, q in
+                                         ((4, 10, 0.5), (16, 200, 0.7), (32, 500, 0.9))])
+
+
+def roc_auc(fn) -> bool:
+    """``fn(scores, positives)`` returns the ROC AUC: the probability that a random positive
+    scores higher than a random negative, ties counting one half."""
+    import numpy as np
+
+    from .memorization import roc_auc as reference
+
+    g = np.random.default_rng(12)
+
+    def case(n, levels, what):
+        scores = g.integers(0, levels, n).astype(float) if levels else g.normal(size=n)
+        positives = g.random(n) < 0.3
+        positives[:2] = [True, False]
+        return lambda f: _close(float(f(scores.copy(), positives.copy())),
+                                reference(scores, positives), what)
+
+    return _report("roc_auc", fn, [case(50, 0, "50 distinct scores"),
+                                   case(300, 4, "300 scores with many ties"),
+                                   case(5, 2, "5 scores, two levels")])
+
+
+def loo_change(fn) -> bool:
+    """``fn(X, Y, lam)`` returns, for every row i of the ridge regression from X (n, d) to
+    Y (n, q), how much leaving row i out changes its own prediction, yhat_i - yhat_i^(-i), an
+    (n, q) array -- through the hat matrix, without refitting."""
+    g = torch.Generator().manual_seed(13)
+
+    def case(n, d, q, lam):
+        X = torch.randn(n, d, generator=g, dtype=torch.float64)
+        Y = torch.randn(n, q, generator=g, dtype=torch.float64)
+
+        def run(f):
+            want = torch.empty(n, q, dtype=torch.float64)
+            A = lambda Xs: Xs.T @ Xs + lam * torch.eye(d, dtype=torch.float64)
+            full = X @ torch.linalg.solve(A(X), X.T @ Y)
+            for i in range(n):  # n refits: the brute-force reference
+                keep = torch.arange(n) != i
+                want[i] = full[i] - X[i] @ torch.linalg.solve(A(X[keep]), X[keep].T @ Y[keep])
+            _close(f(X.clone(), Y.clone(), lam), want, f"n={n}, d={d}, lam={lam}", atol=1e-8)
+        return run
+
+    return _report("loo_change", fn, [case(12, 3, 1, 0.5), case(40, 10, 5, 1.0),
+                                      case(30, 40, 2, 2.0)])

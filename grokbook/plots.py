@@ -581,3 +581,108 @@ def ipr_snapshots(iprs: dict, axes=None, bins=np.linspace(0, 1, 26), color="C5")
         ax.legend(frameon=False, fontsize="small")
     axes[0].set_ylabel("neurons")
     return axes
+
+
+# --- chapter 8: what counts as memorization ---
+TRUTH_COLORS = {"changed": "C3", "clean": "C0"}
+
+
+def _split(values, changed, clean):
+    values = np.asarray(values, dtype=float)
+    return {"changed": values[np.asarray(changed, bool)], "clean": values[np.asarray(clean, bool)]}
+
+
+def score_histograms(scores: dict, changed, clean, aucs: dict | None = None, axes=None, bins=30):
+    """One panel per ``{name: per-example score}``: the score's distribution on the changed
+    training pairs (red) and the clean ones (blue), each normalised, AUC in the title."""
+    if axes is None:
+        _, axes = plt.subplots(1, len(scores), figsize=(3.1 * len(scores), 2.6),
+                               constrained_layout=True)
+    axes = np.atleast_1d(axes)
+    for ax, (name, values) in zip(axes, scores.items()):
+        groups = _split(values, changed, clean)
+        finite = np.concatenate([v[~np.isnan(v)] for v in groups.values()])
+        edges = np.histogram_bin_edges(finite, bins=bins) if finite.size else bins
+        for g, v in groups.items():
+            v = v[~np.isnan(v)]
+            if v.size:
+                ax.hist(v, bins=edges, color=TRUTH_COLORS[g], alpha=0.55, density=True,
+                        label=f"{g} ({v.size})")
+        title = name if aucs is None else f"{name}\nAUC {aucs[name]:.2f}"
+        ax.set_title(title, fontsize="small")
+        ax.set_yticks([])
+    axes[0].legend(frameon=False, fontsize="x-small")
+    return axes
+
+
+def auc_heatmap(table, ax=None, cmap="RdBu_r"):
+    """ROC AUC of every score (rows) in every setting (columns) of a frame, annotated; 0.5 (no
+    separation) is white, 1 (changed labels score higher) red, 0 (lower) blue."""
+    ax = _ax(ax, figsize=(1.6 + 1.5 * table.shape[1], 0.9 + 0.38 * table.shape[0]))
+    values = table.to_numpy(dtype=float)
+    ax.imshow(values, cmap=cmap, vmin=0, vmax=1, aspect="auto")
+    for (i, j), v in np.ndenumerate(values):
+        ax.text(j, i, "–" if np.isnan(v) else f"{v:.2f}", ha="center", va="center",
+                fontsize="small", color="k" if np.isnan(v) or 0.2 < v < 0.8 else "w")
+    ax.set_xticks(range(table.shape[1]), table.columns, fontsize="small")
+    ax.set_yticks(range(table.shape[0]), table.index, fontsize="small")
+    ax.set_title("ROC AUC against the changed labels", fontsize="medium")
+    return ax
+
+
+def reliability_curve(curve, ax=None):
+    """Reliability of a score against the number of models t, from a frame with columns ``t``,
+    ``reliability`` (split-half, Spearman-Brown), ``plug_in`` and ``bound`` (binomial)."""
+    ax = _ax(ax)
+    ax.plot(curve.t, curve.reliability, "o-", color="C0", label="split-half (Spearman–Brown)")
+    ax.plot(curve.t, curve.plug_in, "s--", color="C2", label="binomial, plug-in")
+    ax.plot(curve.t, curve.bound, "v:", color="0.4", label="binomial lower bound")
+    ax.set_xlabel("models t")
+    ax.set_ylabel("reliability")
+    ax.set_ylim(-0.02, 1.02)
+    ax.legend(frameon=False, fontsize="small")
+    return ax
+
+
+def in_out(frames: dict, changed, clean, axes=None, jitter: float = 0.015, seed: int = 0):
+    """Per panel (one per ``{title: feldman_scores frame}``): each training pair's accuracy over
+    the models that did not see it (x: is it an outlier to them?) against the models that did
+    (y: is it fitted?).  Memorized = top left; outliers = the whole left side."""
+    if axes is None:
+        _, axes = plt.subplots(1, len(frames), figsize=(3.3 * len(frames), 3.2), sharey=True,
+                               constrained_layout=True)
+    axes = np.atleast_1d(axes)
+    g = np.random.default_rng(seed)
+    for ax, (title, f) in zip(axes, frames.items()):
+        for name, mask in (("clean", clean), ("changed", changed)):
+            x, y = (np.asarray(f[c], dtype=float)[np.asarray(mask, bool)] for c in ("acc_out", "acc_in"))
+            ax.scatter(x + g.normal(0, jitter, x.size), y + g.normal(0, jitter, y.size), s=4,
+                       alpha=0.35, color=TRUTH_COLORS[name], label=name, lw=0)
+        ax.plot([0, 1], [0, 1], color="0.6", lw=0.7)
+        ax.set_title(title, fontsize="medium")
+        ax.set_xlabel("accuracy without it (models that did not see it)")
+        ax.set_xlim(-0.08, 1.08)
+        ax.set_ylim(-0.08, 1.08)
+    axes[0].set_ylabel("accuracy with it")
+    axes[0].legend(frameon=False, fontsize="small", markerscale=3)
+    return axes
+
+
+def leverage_panels(frames: dict, changed, clean, axes=None, bins=30):
+    """For each ``{title: ridge_loo frame}``: leverage h of the changed and the clean training
+    pairs (left), and the leave-one-out change h / (1 - h) x residual (right)."""
+    if axes is None:
+        _, axes = plt.subplots(len(frames), 2, figsize=(7, 2.4 * len(frames)), squeeze=False,
+                               constrained_layout=True)
+    for row, (title, f) in zip(np.atleast_2d(axes), frames.items()):
+        for ax, col, label in ((row[0], "leverage", "leverage h"),
+                               (row[1], "loo_change", "LOO change at the given label")):
+            groups = _split(f[col], changed, clean)
+            edges = np.histogram_bin_edges(np.concatenate(list(groups.values())), bins=bins)
+            for g, v in groups.items():
+                ax.hist(v, bins=edges, color=TRUTH_COLORS[g], alpha=0.55, density=True, label=g)
+            ax.set_xlabel(label)
+            ax.set_yticks([])
+            ax.set_title(title, fontsize="small")
+    np.atleast_2d(axes)[0, 0].legend(frameon=False, fontsize="x-small")
+    return axes

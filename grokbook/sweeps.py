@@ -71,6 +71,7 @@ class Sweep:
     parts: tuple
     history_every: int
     description: str = ""
+    per_example: bool = False  # also store every run's prediction of every pair (see below)
 
     @property
     def n_runs(self) -> int:
@@ -78,10 +79,14 @@ class Sweep:
 
     def definition(self) -> dict:
         """Everything that determines the results, as plain JSON data."""
-        return {"name": self.name, "profile": self.profile, "format": FORMAT,
-                "history_every": self.history_every,
-                "parts": [{"label": p.label, "config": asdict(p.config),
-                           "runs": [asdict(r) for r in p.runs]} for p in self.parts]}
+        out = {"name": self.name, "profile": self.profile, "format": FORMAT,
+               "history_every": self.history_every,
+               "parts": [{"label": p.label, "config": asdict(p.config),
+                          "runs": [asdict(r) for r in p.runs]} for p in self.parts]}
+        if self.per_example:
+            from .memorization import TEMPERATURE
+            out["per_example"] = {"temperature": TEMPERATURE}
+        return out
 
     def key(self) -> str:
         text = json.dumps(self.definition(), sort_keys=True, default=list)
@@ -92,12 +97,18 @@ def _axis(lo, hi, n):
     return [round(float(v), 4) for v in np.linspace(lo, hi, n)]
 
 
+# The quick grids were chosen by measurement on a 2-core CPU: 3 x 3 cells where the quick
+# profile's network (p = 53, N = 300) shows Coexistence, Memorization and the inversions.
+QUICK_ALPHAS, QUICK_XIS = (0.4, 0.65, 0.9), (0.1, 0.3, 0.5)
+
+
 def _sizes(profile: str):
-    """Grid resolution and schedule per profile: the paper's 17 x 17 in full, 5 x 5 quick."""
+    """Sizes and the alpha x xi grid per profile: the paper's 17 x 17 in full, 3 x 3 quick."""
     from .profiles import PROFILES
     sizes = PROFILES[profile]
-    n = 17 if profile == "full" else 5
-    return sizes, _axis(0.1, 0.9, n), _axis(0.0, 0.8 if profile == "full" else 0.6, n)
+    if profile == "full":
+        return sizes, _axis(0.1, 0.9, 17), _axis(0.0, 0.8, 17)
+    return sizes, list(QUICK_ALPHAS), list(QUICK_XIS)
 
 
 def _phase_diagram(name, profile, knob, values, description, **config):
@@ -107,6 +118,22 @@ def _phase_diagram(name, profile, knob, values, description, **config):
     runs = tuple(grid(alpha=alphas, xi=xis, **{knob: list(values)}))
     return Sweep(name, profile, (Part(f"{knob} sweep", cfg, runs),),
                  history_every=cfg.log_every, description=description)
+
+
+def _weight_decay_diagram(profile):
+    from .profiles import PROFILES
+    return _phase_diagram(
+        "weight_decay_phase_diagram", profile, "wd", PROFILES[profile]["weight_decays"],
+        "phase diagram over alpha x xi for the profile's four weight decays (paper Fig. 3: "
+        "0 / 5 / 15 / 20)")
+
+
+def _dropout_diagram(profile):
+    values = (0.0, 0.3, 0.6, 0.9) if profile == "full" else (0.0, 0.3, 0.6)
+    return _phase_diagram(
+        "dropout_phase_diagram", profile, "dropout", values,
+        "phase diagram over alpha x xi for dropout on the pre-activation (paper: 0 / 0.3 / 0.6 "
+        "/ 0.9)")
 
 
 def _batchnorm_diagram(profile):
@@ -126,14 +153,17 @@ def _batchnorm_diagram(profile):
                              "minibatch size, beside the same minibatches without BatchNorm")
 
 
+def _memorization_ensemble(profile):
+    """Chapter 8: t models per phase, each on a random subset of one corrupted training set."""
+    from .memorization import ensemble_sweep
+    return ensemble_sweep(profile)
+
+
 SWEEPS = {
-    "weight_decay_phase_diagram": lambda prof: _phase_diagram(
-        "weight_decay_phase_diagram", prof, "wd", (0, 5, 15, 20),
-        "phase diagram over alpha x xi for weight decay 0 / 5 / 15 / 20 (paper Fig. 3)"),
-    "dropout_phase_diagram": lambda prof: _phase_diagram(
-        "dropout_phase_diagram", prof, "dropout", (0.0, 0.3, 0.6, 0.9),
-        "phase diagram over alpha x xi for dropout 0 / 0.3 / 0.6 / 0.9 on the pre-activation"),
+    "weight_decay_phase_diagram": _weight_decay_diagram,
+    "dropout_phase_diagram": _dropout_diagram,
     "batchnorm_phase_diagram": _batchnorm_diagram,
+    "memorization_ensemble": lambda prof: _memorization_ensemble(prof),
 }
 
 
@@ -155,6 +185,15 @@ class SweepData:
     ipr: np.ndarray
     gamma: np.ndarray | None
     provenance: dict
+    per_example: dict | None = None  # Sweep.per_example: "pred", "logp", "member", each (K, P)
+
+    def describe(self) -> str:
+        """Where this result came from, in one line (name, profile, runs, device, time)."""
+        p = self.provenance
+        d = p["definition"]
+        return (f"{d['name']} ({d['profile']} profile): {len(self.runs)} runs in "
+                f"{len(d['parts'])} part(s), trained on {p['device']} in {p['seconds']:.0f} s "
+                f"(grokbook {p['version']}, torch {p['torch']}, {p['created']})")
 
 
 def results_dir(path=None) -> Path:
@@ -229,6 +268,26 @@ def _chunk_arrays(result, part_index, first_run, history_every):
     if result.model.batchnorm:
         arrays["gamma"] = result.model.gamma.detach().abs().numpy().astype(np.float16)
     return arrays
+
+
+@torch.no_grad()
+def _per_example_arrays(result, group: int = 16):
+    """Sweep.per_example: each run's predicted label of every pair (int16), the log-probability of
+    the pair's given label in the run's full training set (float16; see
+    grokbook.memorization.label_logprob) and the pairs the run trained on (bool), each (K, P)."""
+    from .data import make_runs
+    from .memorization import label_logprob
+    df, cfg = result.runs, result.config
+    given = make_runs(cfg.p, cfg.op, [float(a) for a in df.alpha], [float(x) for x in df.xi],
+                      [int(s) for s in df.data_seed]).labels  # subsets left out: the full set
+    model = result.model.eval()
+    pred, logp = [], []
+    for lo in range(0, model.K, group):  # (group, P, p) outputs at a time
+        out = model.select(list(range(lo, min(model.K, lo + group))))()
+        pred.append(out.argmax(-1).numpy().astype(np.int16))
+        logp.append(label_logprob(out, given[lo:lo + group]).numpy().astype(np.float16))
+    return {"example/pred": np.concatenate(pred), "example/logp": np.concatenate(logp),
+            "example/member": result.data.train.numpy()}
 
 
 ENGINE_FILES = ("data.py", "models.py", "train.py", "fourier.py", "sweeps.py")
@@ -307,15 +366,20 @@ def run_sweep(name_or_sweep, profile: str | None = None, *, device="auto", direc
         t = time.perf_counter()
         result = train(list(part.runs[lo:lo + chunk_runs]), part.config, device=device,
                        progress=progress, **train_kw)
-        _write(path, _chunk_arrays(result, i, first_run, s.history_every),
+        arrays = _chunk_arrays(result, i, first_run, s.history_every)
+        if s.per_example:
+            arrays.update(_per_example_arrays(result))
+        _write(path, arrays,
                {"key": s.key(), "engine": engine_digest(), "seconds": time.perf_counter() - t,
                 "device": result.device})
         trained += 1
 
     pieces = [_read(partial / f"part{i}-runs{lo}.npz") for i, lo, _ in chunks]
     arrays = {}
-    for k in pieces[0][0]:
-        arrays[k] = np.concatenate([a[k] for a, _ in pieces])
+    for k in sorted(set().union(*(a.keys() for a, _ in pieces))):
+        # gamma exists only for BatchNorm parts: NaN for the runs of the other parts
+        arrays[k] = np.concatenate([a[k] if k in a else np.full_like(a["ipr"], np.nan)
+                                    for a, _ in pieces])
     seconds = sum(m["seconds"] for _, m in pieces)
     devices = sorted({m["device"] for _, m in pieces})
     meta = _provenance(s, devices[0] if len(devices) == 1 else ", ".join(devices), seconds)
@@ -352,8 +416,10 @@ def load_sweep(name_or_sweep, profile: str | None = None, *, directory=None) -> 
             raise CacheError(msg + "; stale")
         warnings.warn(msg + f"; regenerate it with: python -m grokbook sweep {s.name} --profile "
                       f"{s.profile}", StaleResultWarning, stacklevel=2)
+    per_example = {k[len("example/"):]: arrays[k] for k in arrays if k.startswith("example/")}
     return SweepData(runs=_frame("runs/", arrays), history=_frame("history/", arrays),
-                     ipr=arrays["ipr"], gamma=arrays.get("gamma"), provenance=meta)
+                     ipr=arrays["ipr"], gamma=arrays.get("gamma"), provenance=meta,
+                     per_example=per_example or None)
 
 
 def get_sweep(name: str, profile: str | None = None, *, recompute: bool = False,

@@ -130,3 +130,42 @@ def test_pruning_view_shades_the_pruned_neurons():
     axes = plots.pruning_view(ipr, curves, "low", 0.3)
     labels = [t.get_text() for t in axes[0].get_legend().get_texts()]
     assert labels == ["kept: 35", "pruned: 15"]
+
+
+# ----------------------------------------------------------------------------- chapter 6 checks
+def stub(*args):
+    raise NotImplementedError
+
+
+def test_phase_grid_check():
+    assert gb.checks.phase_grid(lambda runs: plots.phase_grid(
+        runs.assign(phase=gb.phases(runs.train_acc, runs.test_acc, runs.xi)))) is True
+    assert gb.checks.phase_grid(stub) is False
+
+    def no_boundary(runs):  # train = 1.05 - xi counted as Full Inversion
+        runs = runs.assign(phase=gb.phases(runs.train_acc, runs.test_acc, runs.xi))
+        a, x, t = plots.phase_grid(runs)
+        for r in runs.itertuples():
+            if r.test_acc >= 0.9 and abs(r.train_acc - (1.05 - r.xi)) < 1e-12:
+                t[list(a).index(r.alpha), list(x).index(r.xi)] = "Full Inversion"
+        return a, x, t
+    with pytest.raises(AssertionError, match="phase_grid"):
+        gb.checks.phase_grid(no_boundary)
+
+    def unsorted(runs):  # axes in order of appearance
+        runs = runs.assign(phase=gb.phases(runs.train_acc, runs.test_acc, runs.xi))
+        a, x = runs.alpha.unique(), runs.xi.unique()
+        return a, x, runs.pivot(index="alpha", columns="xi", values="phase").loc[a, x].to_numpy()
+    with pytest.raises(AssertionError, match="phase_grid"):
+        gb.checks.phase_grid(unsorted)
+
+
+def test_spearman_check():
+    from grokbook.stats import spearman
+    assert gb.checks.spearman(spearman) is True
+    assert gb.checks.spearman(stub) is False
+    with pytest.raises(AssertionError, match="spearman"):  # Pearson on the values
+        gb.checks.spearman(lambda x, y: np.corrcoef(x, y)[0, 1])
+    with pytest.raises(AssertionError, match="spearman"):  # ties broken by order, not averaged
+        gb.checks.spearman(lambda x, y: np.corrcoef(np.argsort(np.argsort(x, kind="stable")),
+                                                    np.argsort(np.argsort(y, kind="stable")))[0, 1])

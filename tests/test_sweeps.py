@@ -48,6 +48,9 @@ def test_stored_sweep_equals_direct_training(tmp_path):
     assert data.gamma is None
     prov = data.provenance
     assert prov["version"] == grokbook.__version__ and prov["device"] == "cpu"
+    line = data.describe()
+    assert line.startswith("tiny (quick profile): 8 runs in 2 part(s), trained on cpu in ")
+    assert f"grokbook {grokbook.__version__}" in line
     assert prov["seconds"] > 0 and prov["definition"]["name"] == "tiny"
 
 
