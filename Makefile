@@ -8,7 +8,7 @@ PIP = $(PYTHON) -m pip
 # On a CPU the full profile trains p = 97 networks for minutes per chapter: quick unless asked.
 PROFILE ?= $(shell $(PYTHON) -c "import torch; print('full' if torch.cuda.is_available() else 'quick')" 2>/dev/null || echo quick)
 
-.PHONY: setup book test check-html demo bench reproduce clean
+.PHONY: setup book test quick-sweeps check-html demo bench reproduce clean
 
 # torch: keep whatever torch is there (Colab, a GPU box); else take the CPU build 2.13.0.
 setup:
@@ -16,11 +16,17 @@ setup:
 	$(PIP) install -e ".[dev,book]"
 	bash scripts/fetch_mathjax.sh
 
-book: setup
+book: setup $(if $(filter quick,$(PROFILE)),quick-sweeps)
 	GROKBOOK_PROFILE=$(PROFILE) jupyter-book build . --builder html -W -n --keep-going
 
-test: setup
+test: setup quick-sweeps
 	GROKBOOK_PROFILE=quick $(PYTHON) -m pytest -q tests --nbmake book --nbmake-timeout=300 --durations=12
+
+# The quick-profile sweeps of chapters 6 and 8 (about 15-20 min on a 2-core CPU), trained once into
+# results/ so that no notebook cell runs into its time limit; a valid cached one is only loaded.
+# (A chapter whose quick sweep is missing or stale trains it itself.)
+quick-sweeps:
+	GROKBOOK_PROFILE=quick $(PYTHON) -c "import grokbook as gb; [print(gb.get_sweep(n).describe(), flush=True) for n in gb.sweeps.SWEEPS]"
 
 # Headless Chromium over the built pages (figures load, links resolve); screenshots in _build/screenshots.
 check-html:

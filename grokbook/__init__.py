@@ -10,7 +10,7 @@ from .history import first_step, grokking_steps
 from .models import ACTIVATIONS, BatchedMLP
 from .phases import PHASES, phase, phases
 from .profiles import PROFILES, Profile, profile, setup
-from . import checks, plots, widgets
+from . import checks, plots, stats, widgets
 from .prune import prune_curve, prune_curves, prune_order
 from .sweeps import CacheError, get_sweep, load_sweep, run_sweep
 from .train import Config, Run, SweepResult, evaluate, grid, train

@@ -431,7 +431,9 @@ def test_the_named_ensemble_sweep():
         s = sweeps.sweep("memorization_ensemble", prof)
         sizes, ens = gb.PROFILES[prof], mz.ENSEMBLE[prof]
         assert s.per_example and len(s.parts) == 3 and s.n_runs == 3 * ens["t"]
-        assert [p.runs[0].wd for p in s.parts] == [float(w) for w in sizes["weight_decays"][:3]]
+        assert [p.runs[0].wd for p in s.parts] == list(mz.ensemble_weight_decays(prof))
+        assert mz.ensemble_weight_decays("quick") == (0.0, 6.0, 15.0)
+        assert mz.ensemble_weight_decays("full") == (0.0, 5.0, 15.0)
         for part in s.parts:
             assert {(r.alpha, r.xi, r.data_seed, r.model_seed, r.subset) for r in part.runs} == \
                 {(sizes["alpha"], sizes["xi"], 0, 0, ens["subset"])}
