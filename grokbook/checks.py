@@ -532,7 +532,7 @@ def feldman_score(fn) -> bool:
 
         def run(f):
             got = torch.as_tensor(np.array(f(member.clone(), correct.clone()), dtype=float))
-            want = torch.as_tensor(feldman_scores(member, correct).score.to_numpy())
+            want = torch.as_tensor(feldman_scores(member, correct).score.to_numpy().copy())
             assert got.shape == want.shape, f"t={t}, P={P}: shape {tuple(got.shape)}, expected {tuple(want.shape)}"
             assert torch.equal(got.isnan(), want.isnan()), (
                 f"t={t}, P={P}: NaN exactly where no model (or every model) saw the example")
