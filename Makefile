@@ -8,7 +8,7 @@ PIP = $(PYTHON) -m pip
 # On a CPU the full profile trains p = 97 networks for minutes per chapter: quick unless asked.
 PROFILE ?= $(shell $(PYTHON) -c "import torch; print('full' if torch.cuda.is_available() else 'quick')" 2>/dev/null || echo quick)
 
-.PHONY: setup book test quick-sweeps check-html demo bench reproduce clean
+.PHONY: setup book test quick-sweeps check-html demo bench bench-cpu reproduce clean
 
 # torch: keep whatever torch is there (Colab, a GPU box); else take the CPU build 2.13.0.
 setup:
@@ -22,7 +22,7 @@ book: setup $(if $(filter quick,$(PROFILE)),quick-sweeps)
 test: setup quick-sweeps
 	GROKBOOK_PROFILE=quick $(PYTHON) -m pytest -q tests --nbmake book --nbmake-timeout=300 --durations=12
 
-# The quick-profile sweeps of chapters 6 and 8 (about 15-20 min on a 2-core CPU), trained once into
+# The quick-profile sweeps of chapters 6 and 8 (see results/README.md for the time), trained once into
 # results/ so that no notebook cell runs into its time limit; a valid cached one is only loaded.
 # (A chapter whose quick sweep is missing or stale trains it itself.)
 quick-sweeps:
@@ -42,6 +42,13 @@ bench: setup
 	mkdir -p _build
 	$(PYTHON) benchmarks/bench_engine.py --sizes 68,289 --steps 1000 \
 		--paths eager,tf32,bf16,compile+tf32,triton,triton+tf32,triton+bf16 --json _build/bench_engine.json
+
+# On this CPU: every engine path (weight decay, dropout, minibatch, BatchNorm) at K = 1, 9, 36
+# against the per-run loop, the machine's matmul peak, and one process against worker processes
+# (table: book/performance.md).  About 6 minutes on 2 idle cores.
+bench-cpu: setup
+	mkdir -p _build
+	$(PYTHON) benchmarks/bench_cpu.py --json _build/bench_cpu.json
 
 reproduce: setup
 	$(PYTHON) scripts/reproduce_default.py --seeds 0,1,2

@@ -36,8 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
                                      description="Grokking on corrupted modular arithmetic.")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="train one setting or a small grid; print the final table")
-    run.add_argument("--profile", choices=tuple(PROFILES), default="full",
-                     help="default sizes (quick: CI-sized; full: the paper's). Flags override.")
+    run.add_argument("--profile", choices=tuple(PROFILES), default=None,
+                     help="default sizes (quick: CI-sized; full: the paper's; default: "
+                          "$GROKBOOK_PROFILE, else full). Flags override.")
     run.add_argument("--p", type=int, help="modulus (profile's default)")
     run.add_argument("--op", default="add", help="add, subtract, multiply or divide")
     run.add_argument("--alpha", type=_values(float, "alpha"), help="train fraction(s)")
@@ -61,9 +62,14 @@ def build_parser() -> argparse.ArgumentParser:
     from .sweeps import SWEEPS
     sw = sub.add_parser("sweep", help="train a named sweep and store it in results/ (resumes)")
     sw.add_argument("name", choices=tuple(SWEEPS))
-    sw.add_argument("--profile", choices=tuple(PROFILES), default="full")
+    sw.add_argument("--profile", choices=tuple(PROFILES), default=None,
+                    help="quick or full (default: $GROKBOOK_PROFILE, else full)")
     sw.add_argument("--device", default="auto", help="auto, cpu or cuda")
-    sw.add_argument("--chunk-runs", type=int, default=289, help="runs per saved chunk")
+    sw.add_argument("--chunk-runs", type=int, default=None,
+                    help="runs per saved chunk (default: 289, or 2 chunks per worker)")
+    sw.add_argument("--workers", type=int, default=None,
+                    help="worker processes over the chunks (default: 2 for a full-batch sweep on a "
+                         "2-core CPU, else 1; see book/performance.md)")
     sw.add_argument("--results", default=None, help="folder (default: results/ of the repository)")
     sw.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     return parser
@@ -74,7 +80,8 @@ def sweep_command(args) -> int:
     s = sweep(args.name, args.profile)
     print(f"sweep {s.name} ({s.profile}): {s.n_runs} runs in {len(s.parts)} part(s), key {s.key()}")
     path = run_sweep(s, device=resolve_device(args.device), directory=args.results,
-                     chunk_runs=args.chunk_runs, progress=not args.no_progress)
+                     chunk_runs=args.chunk_runs, workers=args.workers,
+                     progress=not args.no_progress)
     data = load_sweep(s, directory=args.results)
     prov = data.provenance
     print(f"{path}: {len(data.runs)} runs, {prov['seconds']:.1f} s of training on {prov['device']}")

@@ -20,7 +20,6 @@ BatchNorm, every neuron's |gamma| (float16).
 """
 from __future__ import annotations
 
-import ast
 import hashlib
 import io
 import json
@@ -39,6 +38,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from .phases import phases
 from .profiles import profile_name
 from .train import Config, grid, train
 
@@ -290,25 +290,7 @@ def _per_example_arrays(result, group: int = 16):
             "example/member": result.data.train.numpy()}
 
 
-ENGINE_FILES = ("data.py", "models.py", "train.py", "fourier.py", "sweeps.py")
-
-
-def engine_digest() -> str:
-    """A hash of the code that makes a sweep's numbers (the modules in ENGINE_FILES), taken over
-    their syntax trees without docstrings: a change to a comment, a docstring or the layout
-    leaves it alone, a change to the code does not."""
-    h = hashlib.sha256()
-    for name in ENGINE_FILES:
-        tree = ast.parse((Path(__file__).parent / name).read_text())
-        for node in ast.walk(tree):
-            body = getattr(node, "body", None)
-            if (isinstance(body, list) and body and isinstance(body[0], ast.Expr)
-                    and isinstance(body[0].value, ast.Constant)
-                    and isinstance(body[0].value.value, str)):
-                node.body = body[1:] or [ast.Pass()]
-        h.update(name.encode())
-        h.update(ast.dump(tree).encode())
-    return h.hexdigest()[:16]
+from .digest import ENGINE_FILES, engine_digest  # noqa: E402  (re-exported)
 
 
 def _git_commit():
@@ -331,50 +313,116 @@ def _provenance(s: Sweep, device, seconds):
             "created": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
 
 
+def _train_chunk_file(s: Sweep, part_index: int, lo: int, hi: int, first_run: int, path,
+                      device, progress, train_kw) -> float:
+    """Train runs [lo, hi) of part ``part_index`` and write them to ``path``; returns seconds.
+
+    The unit of work of every executor: in this process, or in a worker process."""
+    part = s.parts[part_index]
+    t = time.perf_counter()
+    result = train(list(part.runs[lo:hi]), part.config, device=device, progress=progress,
+                   **train_kw)
+    arrays = _chunk_arrays(result, part_index, first_run, s.history_every)
+    if s.per_example:
+        arrays.update(_per_example_arrays(result))
+    seconds = time.perf_counter() - t
+    _write(Path(path), arrays, {"key": s.key(), "engine": engine_digest(), "seconds": seconds,
+                                "device": result.device, "runs": [lo, hi],
+                                "threads": torch.get_num_threads()})
+    return seconds
+
+
+def _worker_init(threads: int):
+    """A worker process of ``run_sweep(workers=...)``: its own share of the cores."""
+    torch.set_num_threads(threads)
+
+
+def _worker_job(args):
+    return _train_chunk_file(*args)
+
+
+# Measured on the 2-core machine (benchmarks/bench_cpu.py, book/performance.md): for a 36-run
+# full-batch sweep two 1-thread worker processes beat one 2-thread process by 1.05-1.1x; for
+# minibatch sweeps (small, fast steps) one process is faster (the workers' smaller chunks batch
+# less, and spawning them costs about 2 s).
+WORKER_MIN_RUNS = 12
+
+
+def default_workers(s: "Sweep", device) -> int:
+    """Worker processes for a sweep: one per core (at most 2, as measured) for a full-batch
+    sweep of at least WORKER_MIN_RUNS runs on a CPU; else 1 (in this process)."""
+    if torch.device(device).type != "cpu" or s.n_runs < WORKER_MIN_RUNS:
+        return 1
+    if any(p.config.batch_size is not None for p in s.parts):
+        return 1
+    return max(1, min(2, os.cpu_count() or 1, torch.get_num_threads()))
+
+
 def run_sweep(name_or_sweep, profile: str | None = None, *, device="auto", directory=None,
-              chunk_runs: int = 289, progress: bool = True, max_chunks: int | None = None,
-              **train_kw) -> Path:
+              chunk_runs: int | None = None, progress: bool = True, max_chunks: int | None = None,
+              workers: int | None = None, **train_kw) -> Path:
     """Train a sweep (resuming from its saved chunks, if any) and store it; returns the path.
 
+    Each part is split into chunks of ``chunk_runs`` runs (default: 289 in one process; with
+    several workers, two chunks per worker and part); each finished chunk is saved at
+    once under a name that records its runs, so an interrupted sweep resumes with any chunk
+    size.  ``workers`` processes (default ``default_workers``: one per core on a CPU) train the
+    chunks side by side, each with ``torch.get_num_threads() // workers`` threads; every run's
+    numbers are the same however the runs are chunked or spread.
     ``max_chunks`` stops after that many newly trained chunks (for tests of resuming:
     the effect is the same as an interruption).
     """
+    from .train import resolve_device
     s = name_or_sweep if isinstance(name_or_sweep, Sweep) else sweep(name_or_sweep, profile)
-    if isinstance(chunk_runs, bool) or not isinstance(chunk_runs, int) or chunk_runs < 1:
+    device = resolve_device(device)
+    if workers is None:
+        workers = default_workers(s, device)
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers must be an integer >= 1, got {workers!r}")
+    if chunk_runs is not None and (isinstance(chunk_runs, bool) or not isinstance(chunk_runs, int)
+                                   or chunk_runs < 1):
         raise ValueError(f"chunk_runs must be an integer >= 1, got {chunk_runs!r}")
+    if max_chunks is not None and (isinstance(max_chunks, bool) or not isinstance(max_chunks, int)
+                                   or max_chunks < 0):
+        raise ValueError(f"max_chunks must be None or an integer >= 0, got {max_chunks!r}")
     final = cache_path(s, directory)
     partial = final.with_suffix("")  # a folder of finished chunks
     partial = partial.parent / (partial.name + ".partial")
     chunks, first = [], 0
     for i, part in enumerate(s.parts):
-        for lo in range(0, len(part.runs), chunk_runs):
-            chunks.append((i, lo, first + lo))
+        size = chunk_runs or (289 if workers == 1 else max(1, -(-len(part.runs) // (2 * workers))))
+        for lo in range(0, len(part.runs), size):
+            hi = min(len(part.runs), lo + size)
+            chunks.append((i, lo, hi, first + lo, partial / f"part{i}-runs{lo}-{hi}.npz"))
         first += len(part.runs)
-    trained = 0
-    for i, lo, first_run in chunks:
-        path = partial / f"part{i}-runs{lo}.npz"
+    todo = []
+    for chunk in chunks:
+        path = chunk[-1]
         if path.exists():
             try:
                 _, meta = _read(path)
-                if meta.get("key") == s.key() and meta.get("engine") == engine_digest():
+                if (meta.get("key") == s.key() and meta.get("engine") == engine_digest()
+                        and meta.get("runs") == [chunk[1], chunk[2]]):
                     continue  # a chunk made by other code is trained again
             except CacheError:
                 pass  # a chunk cut off mid-write: train it again
-        if max_chunks is not None and trained >= max_chunks:
-            return partial
-        part = s.parts[i]
-        t = time.perf_counter()
-        result = train(list(part.runs[lo:lo + chunk_runs]), part.config, device=device,
-                       progress=progress, **train_kw)
-        arrays = _chunk_arrays(result, i, first_run, s.history_every)
-        if s.per_example:
-            arrays.update(_per_example_arrays(result))
-        _write(path, arrays,
-               {"key": s.key(), "engine": engine_digest(), "seconds": time.perf_counter() - t,
-                "device": result.device})
-        trained += 1
+        todo.append(chunk)
+    if max_chunks is not None and len(todo) > max_chunks:
+        todo = todo[:max_chunks]
+        stop_early = True
+    else:
+        stop_early = False
+    partial.mkdir(parents=True, exist_ok=True)
+    wall = time.perf_counter()
+    if workers == 1 or len(todo) <= 1:
+        for i, lo, hi, first_run, path in todo:
+            _train_chunk_file(s, i, lo, hi, first_run, path, device, progress, train_kw)
+    else:
+        _run_in_workers(s, todo, device, workers, progress, train_kw)
+    if stop_early:
+        return partial
 
-    pieces = [_read(partial / f"part{i}-runs{lo}.npz") for i, lo, _ in chunks]
+    pieces = [_read(c[-1]) for c in chunks]
     arrays = {}
     for k in sorted(set().union(*(a.keys() for a, _ in pieces))):
         # gamma exists only for BatchNorm parts: NaN for the runs of the other parts
@@ -383,9 +431,35 @@ def run_sweep(name_or_sweep, profile: str | None = None, *, device="auto", direc
     seconds = sum(m["seconds"] for _, m in pieces)
     devices = sorted({m["device"] for _, m in pieces})
     meta = _provenance(s, devices[0] if len(devices) == 1 else ", ".join(devices), seconds)
+    meta["wall_seconds"] = round(time.perf_counter() - wall, 2)  # this call's, resumed or not
+    meta["workers"] = workers
     _write(final, arrays, meta)
     shutil.rmtree(partial, ignore_errors=True)
     return final
+
+
+def _run_in_workers(s, todo, device, workers, progress, train_kw):
+    """Train the chunks ``todo`` in ``workers`` spawned processes, a progress bar over runs."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    threads = max(1, torch.get_num_threads() // workers)
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+        bar = tqdm(total=sum(hi - lo for _, lo, hi, _, _ in todo), unit="run",
+                   desc=f"{s.name}: {len(todo)} chunks on {workers} workers")
+    ctx = multiprocessing.get_context("spawn")  # fork after OpenMP threads is unsafe
+    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init,
+                             initargs=(threads,)) as pool:
+        jobs = {pool.submit(_worker_job, (s, i, lo, hi, first_run, str(path), str(device), False,
+                                          train_kw)): hi - lo
+                for i, lo, hi, first_run, path in todo}
+        for job in as_completed(jobs):
+            job.result()  # a failed chunk raises here, with the worker's traceback
+            if bar is not None:
+                bar.update(jobs[job])
+    if bar is not None:
+        bar.close()
 
 
 def load_sweep(name_or_sweep, profile: str | None = None, *, directory=None) -> SweepData:
@@ -417,7 +491,10 @@ def load_sweep(name_or_sweep, profile: str | None = None, *, directory=None) -> 
         warnings.warn(msg + f"; regenerate it with: python -m grokbook sweep {s.name} --profile "
                       f"{s.profile}", StaleResultWarning, stacklevel=2)
     per_example = {k[len("example/"):]: arrays[k] for k in arrays if k.startswith("example/")}
-    return SweepData(runs=_frame("runs/", arrays), history=_frame("history/", arrays),
+    runs = _frame("runs/", arrays)
+    if len(runs):  # the phase rules are not part of the engine digest: apply today's
+        runs["phase"] = phases(runs.train_acc, runs.test_acc, runs.xi)
+    return SweepData(runs=runs, history=_frame("history/", arrays),
                      ipr=arrays["ipr"], gamma=arrays.get("gamma"), provenance=meta,
                      per_example=per_example or None)
 

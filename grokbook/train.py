@@ -11,6 +11,13 @@ run, so chunking never changes what a run sees.  With one or two CPU threads the
 numbers are bit-identical however the runs are chunked; some BLAS backends (MKL
 with more threads) round a batch of one differently from a larger batch, which
 changes results at the level of float32 rounding (~1e-7 relative).
+
+On a CPU the paper's MLP (quadratic activation, MSE) trains through ``grokbook.cpu``: each
+run's training rows only, in cache-sized tiles, gradients written out by hand, dropout masks
+from per-run NumPy streams; on a GPU (and for other activations or losses) through the
+autograd graph over the whole table.  Both compute the same loss and gradients; they differ
+in float rounding and in the dropout masks' random streams.  Minibatches are a shuffled pass
+over each run's training pairs per epoch (``grokbook.cpu.MinibatchSampler``) on every device.
 """
 from __future__ import annotations
 
@@ -24,6 +31,8 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
+from . import cpu
+from .cpu import MinibatchSampler, minibatch_index
 from .data import Runs, check_fraction, check_seed, check_task, is_integer, make_runs
 from .fourier import model_ipr
 from .models import BatchedMLP, check_activation
@@ -93,7 +102,7 @@ class Run:
     xi: float = 0.35
     lr: float = 0.01
     wd: float = 0.0
-    dropout: float = 0.0
+    dropout: float = 0.0  # on a CPU realised as round((1 - dropout) 2^16) / 2^16 kept (grokbook.cpu)
     data_seed: int = 0
     model_seed: int = 0
     subset: float = 1.0  # < 1: train on this random fraction of the run's training set
@@ -174,8 +183,8 @@ class BatchedAdamW:
             p.mul_(1 - lr * wd)
             m.lerp_(p.grad, 1 - b1)
             v.mul_(b2).addcmul_(p.grad, p.grad, value=1 - b2)
-            denom = (v.sqrt() / math.sqrt(bc2)).add_(self.eps)
-            p.sub_((lr / bc1) * m / denom)
+            denom = v.sqrt().div_(math.sqrt(bc2)).add_(self.eps)
+            p.addcdiv_(m * (lr / bc1), denom, value=-1)
             p.grad = None
 
 
@@ -247,26 +256,6 @@ def evaluate(model: BatchedMLP, data: Runs, *, loss: str = "mse", neuron_mask=No
         "corrupt_true_acc": _masked_mean(true, changed),
         "clean_acc": _masked_mean(given, data.clean),
     }
-
-
-def minibatch_index(train: torch.Tensor, seeds: torch.Tensor, step: int, batch_size: int):
-    """(K, B) indices of B distinct training pairs per run, fresh every step.
-
-    A counter-based hash of (run seed, step, pair) ranks the pairs, so run k's
-    batches depend on nothing but its own seed -- not on K, the chunking, or
-    the device -- and the reference loop can replay them exactly.
-    """
-    P = train.shape[1]
-    M = 0xFFFFFFFF
-    idx = torch.arange(P, device=train.device, dtype=torch.int64)
-    x = ((seeds.to(train.device)[:, None] * 0x27D4EB2F) & M) ^ ((step * 0x165667B1) & M)
-    x = (x + ((idx[None, :] * 0x61C88647) & M)) & M
-    for mult in (0x7FEB352D, 0x2C1B3C6D):  # a lowbias32-style mix; products stay below 2**63
-        x = x ^ (x >> 16)
-        x = (x * mult) & M
-    x = x ^ (x >> 15)
-    key = torch.where(train, x, torch.full_like(x, M + 1))
-    return key.argsort(dim=1, stable=True)[:, :batch_size]
 
 
 def _generators(seeds, device):
@@ -399,6 +388,8 @@ def train(runs, config: Config = Config(), *, device="auto", dtype=torch.float32
     histories, models = [], []
     saved_precision = torch.get_float32_matmul_precision()
     torch.set_float32_matmul_precision(PRECISIONS[precision])
+    if device.type == "cpu":
+        cpu.setup_allocator()
     flushing = flush_denormals_on() if device.type == "cpu" else None
     if flushing is False:
         torch.set_flush_denormal(True)  # see flush_denormals_on
@@ -465,9 +456,17 @@ def _train_chunk(runs, data: Runs, config: Config, device, dtype, bar, compile=F
     vec = lambda name: torch.tensor([getattr(r, name) for r in runs], device=device, dtype=dtype)
     rates = vec("dropout") if any(r.dropout > 0 for r in runs) else None
     gens = _generators(model_seeds, device) if rates is not None else None
-    opt = BatchedAdamW(model.parameters(), vec("lr"), vec("wd"), config.betas, config.eps)
-    seeds = torch.tensor(model_seeds, device=device)
     train_f = data.train.to(dtype)
+    cpu_step = None
+    if device.type == "cpu" and kernel == "eager" and cpu.supported(config, dtype, precision, compile):
+        cpu.transposed_storage(model)
+        cpu_step = cpu.Step(model, data, config, model_seeds,
+                            None if rates is None else [r.dropout for r in runs])  # grokbook.cpu
+        gens = None
+    opt = BatchedAdamW(model.parameters(), vec("lr"), vec("wd"), config.betas, config.eps)
+    sampler = (None if config.batch_size is None or cpu_step is not None
+               else MinibatchSampler(cpu.training_rows(data.train.cpu()), model_seeds,
+                                     config.batch_size))
     if kernel == "triton":
         model.kernel, model.kernel_precision = kernel, precision
     autocast = kernel == "eager" and precision == "bf16"
@@ -502,14 +501,18 @@ def _train_chunk(runs, data: Runs, config: Config, device, dtype, bar, compile=F
                 model.train(was_training)
         if step == config.steps:
             break
-        index = (None if config.batch_size is None
-                 else minibatch_index(data.train, seeds, step, config.batch_size))
-        total_loss(index).backward()
+        if cpu_step is not None:
+            cpu_step(step)
+        else:
+            index = None if sampler is None else torch.stack(sampler.batch(step)).to(device)
+            total_loss(index).backward()
         opt.step()
         if bar is not None and (step + 1) % 10 == 0:
             bar.update(10 * len(runs))
     if bar is not None:
         bar.update((config.steps % 10) * len(runs))
+    if cpu_step is not None:
+        cpu.transposed_storage(model, undo=True)
     model.kernel = "eager"  # the returned model is an ordinary one again (e.g. for evaluation on a CPU)
     return model.eval(), logs
 

@@ -48,3 +48,16 @@ def test_sweep_command_trains_stores_and_summarises(tmp_path, monkeypatch, capsy
     out = capsys.readouterr().out
     assert "2 runs" in out and "cpu" in out
     assert sweeps.load_sweep(tiny, directory=tmp_path).runs.shape[0] == 2
+
+
+def test_cli_profile_honours_the_environment(monkeypatch, capsys):
+    """Like the chapters, the CLI takes its profile from $GROKBOOK_PROFILE when none is given."""
+    monkeypatch.setenv("GROKBOOK_PROFILE", "quick")
+    args = cli.build_parser().parse_args(["run"])
+    assert args.profile is None
+    sizes = cli.profile(args.profile)
+    assert sizes["p"] == 53
+    monkeypatch.setenv("GROKBOOK_PROFILE", "huge")
+    with pytest.raises(SystemExit):
+        cli.main(["run", *TINY])
+    assert "profile" in capsys.readouterr().err

@@ -54,6 +54,49 @@ def test_stored_sweep_equals_direct_training(tmp_path):
     assert prov["seconds"] > 0 and prov["definition"]["name"] == "tiny"
 
 
+def stored_arrays(path):
+    with np.load(path) as f:
+        return {k: f[k] for k in f.files if k != "__meta__"}
+
+
+def assert_same_arrays(a, b):
+    a, b = stored_arrays(a), stored_arrays(b)
+    assert a.keys() == b.keys()
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+
+
+@pytest.mark.parametrize("batchnorm", [False, True], ids=["full-batch", "minibatch-batchnorm"])
+def test_worker_processes_give_the_one_process_result(tmp_path, batchnorm):
+    """Two spawned 1-thread workers over chunks of 2 runs store exactly what one process stores."""
+    s = tiny(steps=20, batchnorm=batchnorm)
+    one = run_sweep(s, directory=tmp_path / "one", workers=1, progress=False)
+    two = run_sweep(s, directory=tmp_path / "two", workers=2, chunk_runs=2, progress=False)
+    assert_same_arrays(one, two)
+    meta = load_sweep(s, directory=tmp_path / "two").provenance
+    assert meta["workers"] == 2 and meta["wall_seconds"] > 0
+
+
+def test_resume_with_another_chunk_size_gives_identical_results(tmp_path):
+    """Chunk files name their runs, so a resume with another --chunk-runs never mixes extents."""
+    s = tiny()
+    straight = run_sweep(s, directory=tmp_path / "straight", workers=1, progress=False)
+    for first, second in ((2, 3), (3, 2)):
+        d = tmp_path / f"resumed-{first}-{second}"
+        run_sweep(s, directory=d, chunk_runs=first, max_chunks=2, workers=1, progress=False)
+        resumed = run_sweep(s, directory=d, chunk_runs=second, workers=1, progress=False)
+        assert len(load_sweep(s, directory=d).runs) == 8
+        assert_same_arrays(straight, resumed)
+
+
+@pytest.mark.parametrize("bad", [dict(workers=0), dict(workers=1.5), dict(workers=True),
+                                 dict(max_chunks=-1), dict(chunk_runs=0)])
+def test_run_sweep_refuses_bad_executor_settings(tmp_path, bad):
+    name = next(iter(bad))
+    with pytest.raises(ValueError, match=name):
+        run_sweep(tiny(), directory=tmp_path, progress=False, **bad)
+
+
 def test_batchnorm_sweep_stores_gamma(tmp_path):
     s = tiny(steps=10, batchnorm=True)
     run_sweep(s, directory=tmp_path, progress=False)
@@ -71,7 +114,7 @@ def test_resume_after_interruption_gives_identical_results(tmp_path):
     with pytest.raises(CacheError, match="no cached result"):
         load_sweep(s, directory=tmp_path / "resumed")
     # a chunk cut off mid-write is trained again, not trusted
-    (partial / "part1-runs0.npz").write_bytes(b"PK\x03\x04 truncated")
+    (partial / "part1-runs0-2.npz").write_bytes(b"PK\x03\x04 truncated")
     resumed = run_sweep(s, directory=tmp_path / "resumed", chunk_runs=2, progress=False)
     assert not partial.exists()
     a, b = np.load(straight), np.load(resumed)
@@ -107,20 +150,74 @@ def test_other_version_is_stale(tmp_path, monkeypatch):
         load_sweep(s, directory=tmp_path)
 
 
-def test_engine_digest_ignores_docstrings_and_comments_but_not_code(tmp_path, monkeypatch):
+def copy_engine(tmp_path):
+    from grokbook import digest
     src = tmp_path / "grokbook"
     src.mkdir()
-    for name in sweeps.ENGINE_FILES:
-        (src / name).write_text((sweeps.Path(sweeps.__file__).parent / name).read_text())
-    monkeypatch.setattr(sweeps, "__file__", str(src / "sweeps.py"))
-    base = sweeps.engine_digest()
+    for name in digest.ENGINE_FILES + tuple(f for f, _ in digest.ENGINE_FUNCTIONS):
+        (src / name).write_text((digest.HERE / name).read_text())
+    return src
+
+
+def test_engine_digest_ignores_docstrings_and_comments_but_not_code(tmp_path):
+    from grokbook.digest import engine_digest
+    src = copy_engine(tmp_path)
+    base = engine_digest(src)
+    assert base == sweeps.engine_digest()
     train_py = src / "train.py"
     text = train_py.read_text()
-    train_py.write_text(text.replace('"""', '"""A new first line.\n', 1) + "\n# a comment\n")
-    assert sweeps.engine_digest() == base
+    train_py.write_text(text.replace('"""', '"""A new first line.\n', 1) + "\n# a comment\n\n")
+    assert engine_digest(src) == base
     assert "(0.9, 0.98)" in text
     train_py.write_text(text.replace("(0.9, 0.98)", "(0.9, 0.99)", 1))
-    assert sweeps.engine_digest() != base
+    assert engine_digest(src) != base
+    train_py.write_text(text)
+    # of memorization.py only the function behind the stored log-probabilities counts
+    mem = src / "memorization.py"
+    text = mem.read_text()
+    mem.write_text(text + "\n\ndef another_score(x):\n    return x\n")
+    assert engine_digest(src) == base
+    assert "dim=-1)" in text
+    mem.write_text(text.replace("torch.log_softmax(out.double() / temperature, dim=-1)",
+                                "torch.log_softmax(out.double() / temperature / 2, dim=-1)"))
+    assert engine_digest(src) != base
+
+
+def other_pythons():
+    import glob
+    found = {}
+    for exe in sorted(glob.glob("/root/.pyenv/versions/3.*/bin/python3")):
+        version = exe.split("/")[-3].rsplit(".", 1)[0]
+        if tuple(int(v) for v in version.split(".")) >= (3, 9):  # requires-python
+            found.setdefault(version, exe)
+    return [exe for version, exe in found.items()]
+
+
+def test_engine_digest_is_the_same_on_every_python_version():
+    """The digest under this interpreter equals the one other Python versions compute (the
+    module imports only the standard library, so a bare interpreter runs it)."""
+    import subprocess
+    import sys
+    from grokbook import digest
+    pythons = [p for p in other_pythons() if not p.startswith(sys.prefix)]
+    if len(pythons) < 2:
+        pytest.skip("needs two other Python versions (pyenv) on this machine")
+    for exe in pythons:
+        out = subprocess.run([exe, str(digest.HERE / "digest.py")], capture_output=True,
+                             text=True, timeout=60, check=True).stdout.strip()
+        assert out == digest.engine_digest(), exe
+
+
+def test_phase_column_is_recomputed_on_load(tmp_path, monkeypatch):
+    """A change to the phase rules never leaves stored phases wrong: they are derived on load."""
+    s = tiny(steps=10)
+    run_sweep(s, directory=tmp_path, progress=False)
+    before = load_sweep(s, directory=tmp_path).runs
+    import importlib
+    phases = importlib.import_module("grokbook.phases")
+    monkeypatch.setattr(phases, "THRESHOLD", 0.0)  # everything generalizes and fits
+    after = load_sweep(s, directory=tmp_path).runs
+    assert (after.phase == phases.COEXISTENCE).all() and not (before.phase == phases.COEXISTENCE).all()
 
 
 def _other_engine(monkeypatch):
@@ -204,3 +301,22 @@ def test_named_sweeps_match_the_paper():
         sweeps.sweep("no_such_sweep")
     with pytest.raises(ValueError, match="chunk_runs"):
         run_sweep(tiny(), chunk_runs=0)
+
+
+def test_default_workers_follow_the_measurement():
+    """Two workers only for a full-batch CPU sweep big enough to split (see default_workers)."""
+    from grokbook.sweeps import WORKER_MIN_RUNS, default_workers
+    cfg = Config(p=11, width=16, steps=5)
+    big = Sweep("w", "quick", (Part("a", cfg, tuple(grid(alpha=[0.5], xi=[0.1],
+                                                        seed=list(range(WORKER_MIN_RUNS))))),), 5)
+    small = Sweep("w", "quick", (Part("a", cfg, big.parts[0].runs[:WORKER_MIN_RUNS - 1]),), 5)
+    mini = Sweep("w", "quick", (Part("a", Config(p=11, width=16, steps=5, batch_size=8),
+                                     big.parts[0].runs),), 5)
+    saved = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        expected = min(2, __import__("os").cpu_count())
+        assert default_workers(big, "cpu") == expected
+        assert default_workers(small, "cpu") == 1 and default_workers(mini, "cpu") == 1
+    finally:
+        torch.set_num_threads(saved)
