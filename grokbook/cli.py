@@ -13,6 +13,7 @@ import sys
 
 
 from .profiles import PROFILES, profile
+from .sweeps import CacheError
 from .train import Config, grid, resolve_device, train
 
 TABLE_COLUMNS = ["alpha", "xi", "wd", "dropout", "lr", "seed", "train_acc", "test_acc",
@@ -112,7 +113,7 @@ def main(argv=None) -> int:
         if args.command == "sweep":
             return sweep_command(args)
         out = run_command(args)
-    except ValueError as err:
+    except (ValueError, CacheError) as err:
         parser.error(str(err))
     table = out["runs"]
     if args.json:

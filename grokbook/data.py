@@ -20,9 +20,26 @@ import torch
 OPS = ("add", "subtract", "multiply", "divide")
 
 
+# The smallest modulus: the IPR needs at least two non-zero frequencies (p // 2 >= 2) to tell a
+# Fourier feature from a spread spectrum; at p = 3 every zero-mean vector is a pure cosine.
+MIN_P = 5
+
+
 def is_integer(value) -> bool:
     """A Python or NumPy integer, not a bool."""
     return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def as_number(name: str, value) -> float:
+    """``value`` as a Python float if it is a real number (int, float, a NumPy scalar or a 0-d
+    torch tensor, not a bool or a string); else ValueError naming ``name``."""
+    if isinstance(value, torch.Tensor) and value.dim() == 0 and not value.is_complex() \
+            and value.dtype != torch.bool:
+        value = value.item()
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer,
+                                                                     np.floating)):
+        raise ValueError(f"{name} must be a number, got {value!r} ({type(value).__name__})")
+    return float(value)
 
 
 def _check_int(name: str, value, low: int) -> int:
@@ -43,7 +60,7 @@ def is_prime(p: int) -> bool:
 
 def check_task(p, op) -> None:
     """Raise ValueError unless (p, op) is a task this package can build."""
-    p = _check_int("p", p, 2)
+    p = _check_int("p", p, MIN_P)
     if op not in OPS:
         raise ValueError(f"op must be one of {OPS}, got {op!r}")
     if op == "divide" and not is_prime(p):
@@ -73,13 +90,8 @@ def task_table(p: int, op: str = "add") -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def check_fraction(name: str, value, *, closed: bool) -> float:
-    """alpha lives in (0, 1), xi in [0, 1]."""
-    if isinstance(value, (bool, np.bool_)):
-        raise ValueError(f"{name} must be a number, got {value!r}")
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a number, got {value!r}") from None
+    """alpha lives in (0, 1), xi in [0, 1]; returns the value as a float."""
+    value = as_number(name, value)
     ok = 0.0 <= value <= 1.0 if closed else 0.0 < value < 1.0
     if not ok:
         interval = "[0, 1]" if closed else "(0, 1)"

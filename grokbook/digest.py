@@ -54,8 +54,22 @@ def function_source(text: str, name: str) -> str:
     raise ValueError(f"no function {name!r} in the module")
 
 
+_memo: dict = {}
+
+
 def engine_digest(root: Path = HERE) -> str:
-    """16 hex digits over the normalized sources of ENGINE_FILES and ENGINE_FUNCTIONS."""
+    """16 hex digits over the normalized sources of ENGINE_FILES and ENGINE_FUNCTIONS.
+
+    Remembered by the files' raw bytes (reading them is cheap, parsing them is not), so an
+    edited file is always digested afresh."""
+    names = dict.fromkeys(ENGINE_FILES + tuple(name for name, _ in ENGINE_FUNCTIONS))
+    raw = hashlib.sha256(b"".join((Path(root) / n).read_bytes() + b"\0" for n in names)).digest()
+    if raw not in _memo:
+        _memo[raw] = _engine_digest(Path(root))
+    return _memo[raw]
+
+
+def _engine_digest(root: Path) -> str:
     h = hashlib.sha256()
     for name in ENGINE_FILES:
         h.update(name.encode())

@@ -9,7 +9,8 @@ sum their 4th powers.  The neuron's IPR is the mean over the three vectors.
 A pure cosine at a non-zero frequency has one coefficient: IPR 1.  A random
 Gaussian vector spreads over all of them: IPR about 2 / (p//2 + 1) (0.04 at
 p = 97).  A vector that is exactly zero (a neuron "forgotten" under weight
-decay) has no spectrum to normalise; its IPR is defined as 0, never NaN.
+decay) has no spectrum to normalise; its IPR is defined as 0, never NaN.  A vector holding
+NaN or infinity (a diverged run) gives NaN, so it cannot pass for a forgotten neuron.
 """
 from __future__ import annotations
 
@@ -25,7 +26,8 @@ from .models import BatchedMLP
 def ipr_of_vectors(x: torch.Tensor) -> torch.Tensor:
     """IPR of each vector along the last dim (length p): |rfft|, unit 2-norm, sum of 4th powers.
 
-    Computed in float64 whatever the input (returned in the input's dtype). Zero vectors give 0.
+    Computed in float64 whatever the input (returned in the input's dtype). Zero vectors give 0;
+    a vector holding NaN or infinity gives NaN (it has no spectrum, and is no forgotten neuron).
     """
     # In float64, and scaled by the largest magnitude first: weights decayed to 1e-40
     # (float32 denormals) or huge ones neither lose their bits nor under/overflow.
@@ -36,6 +38,7 @@ def ipr_of_vectors(x: torch.Tensor) -> torch.Tensor:
     safe = torch.where(norm > 0, norm, torch.ones_like(norm))
     ipr = ((mag / safe) ** 4).sum(-1)
     ipr = torch.where(norm.squeeze(-1) > 0, ipr, torch.zeros_like(ipr))
+    ipr = torch.where(torch.isfinite(x).all(-1), ipr, torch.full_like(ipr, float("nan")))
     return ipr.to(x.dtype) if x.is_floating_point() else ipr
 
 
@@ -104,13 +107,23 @@ def neuron_fourier(model, run: int = 0):
 
     A neuron of the analytic solution has one frequency s in all three vectors and a
     mismatch of exactly 0: W's phase is the sum of the input phases (paper Eq. 2).
+
+    A vector with no non-zero frequency (all zero or constant, e.g. a neuron forgotten under
+    weight decay) or with non-finite entries has no dominant frequency: its ``freq_*`` is NaN,
+    and so is the neuron's mismatch (so it never passes for an analytic neuron; the frequency
+    columns are floats for that reason).
     """
     with torch.no_grad():
         U, V, W = (t[run].detach().double().cpu() for t in (model.U, model.V, model.W))
         coef = [torch.fft.rfft(x, dim=-1) for x in (U, V, W.T)]  # each (N, p//2 + 1)
         freq = [c.abs()[:, 1:].argmax(-1) + 1 for c in coef]
+        defined = [(c.abs()[:, 1:].amax(-1) > 0) & torch.isfinite(x).all(-1)
+                   for c, x in zip(coef, (U, V, W.T))]
         phase = [c.gather(1, freq[0][:, None]).squeeze(1).angle() for c in coef]
         mismatch = torch.remainder(phase[2] - phase[0] - phase[1] + math.pi, 2 * math.pi) - math.pi
+        nan = torch.tensor(float("nan"), dtype=torch.float64)
+        mismatch = torch.where(defined[0] & defined[1] & defined[2], mismatch, nan)
+        freq = [torch.where(d, f.double(), nan) for f, d in zip(freq, defined)]
         ipr = neuron_ipr(U, V, W)
     return pd.DataFrame({"ipr": ipr.numpy(), "freq_u": freq[0].numpy(), "freq_v": freq[1].numpy(),
                          "freq_w": freq[2].numpy(), "phase_mismatch": mismatch.numpy()})

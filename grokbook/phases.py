@@ -9,6 +9,9 @@ labels as given (corrupted ones included).  With a threshold of 90%:
     test <  0.9, train >= 0.9                     Memorization
     test <  0.9, train <  0.9                     Forgetting / Confusion
 
+A run whose weights or outputs stopped being finite numbers (an overflow, a NaN) has no
+phase: it is reported as ``DIVERGED``, never as one of the five (its accuracies are NaN).
+
 Full inversion is the network predicting the *true* label of (nearly) every
 corrupted example, so train accuracy falls to about 1 - xi; the 0.05 margin
 absorbs the corrupted labels that are right by chance and a few stragglers.
@@ -25,11 +28,15 @@ FULL_INVERSION = "Full Inversion"
 MEMORIZATION = "Memorization"
 FORGETTING = "Forgetting / Confusion"
 PHASES = (COEXISTENCE, PARTIAL_INVERSION, FULL_INVERSION, MEMORIZATION, FORGETTING)
+DIVERGED = "Diverged"  # not a phase: the run's numbers are not finite (see the module docstring)
+OUTCOMES = PHASES + (DIVERGED,)
 THRESHOLD = 0.9
 
 
-def phase(train_acc: float, test_acc: float, xi: float) -> str:
-    """The phase of one run."""
+def phase(train_acc: float, test_acc: float, xi: float, diverged: bool = False) -> str:
+    """The phase of one run; ``DIVERGED`` if ``diverged`` (its accuracies are then ignored)."""
+    if diverged:
+        return DIVERGED
     train_acc = check_fraction("train_acc", train_acc, closed=True)
     test_acc = check_fraction("test_acc", test_acc, closed=True)
     xi = check_fraction("xi", xi, closed=True)
@@ -41,15 +48,16 @@ def phase(train_acc: float, test_acc: float, xi: float) -> str:
     return MEMORIZATION if train_acc >= THRESHOLD else FORGETTING
 
 
-def phases(train_acc, test_acc, xi) -> np.ndarray:
+def phases(train_acc, test_acc, xi, diverged=False) -> np.ndarray:
     """Vectorised ``phase`` over arrays (or pandas columns) of equal length."""
-    return np.array([phase(a, b, x) for a, b, x in
-                     np.broadcast(np.asarray(train_acc), np.asarray(test_acc), np.asarray(xi))],
+    return np.array([phase(a, b, x, bool(d)) for a, b, x, d in
+                     np.broadcast(np.asarray(train_acc), np.asarray(test_acc), np.asarray(xi),
+                                  np.asarray(diverged, dtype=bool))],
                     dtype=object)
 
 
 def phase_code(name: str) -> int:
-    """Index of a phase in PHASES (for colour maps)."""
-    if name not in PHASES:
-        raise ValueError(f"phase must be one of {PHASES}, got {name!r}")
-    return PHASES.index(name)
+    """Index of a phase in OUTCOMES (the five phases, then Diverged; for colour maps)."""
+    if name not in OUTCOMES:
+        raise ValueError(f"phase must be one of {OUTCOMES}, got {name!r}")
+    return OUTCOMES.index(name)

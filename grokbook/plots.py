@@ -292,7 +292,8 @@ def frequency_counts(table, p: int, ax=None):
     """How many neurons use each frequency (U's dominant one), from ``neuron_fourier``."""
     ax = _ax(ax, figsize=(6, 2.8))
     freqs = np.arange(1, p // 2 + 1)
-    counts = np.bincount(table.freq_u, minlength=p // 2 + 1)[1:]
+    freq = table.freq_u.dropna().to_numpy().astype(int)  # NaN: neurons with no frequency
+    counts = np.bincount(freq, minlength=p // 2 + 1)[1:]
     ax.bar(freqs, counts, color="C5")
     ax.set_xlabel("dominant frequency s")
     ax.set_ylabel("neurons")
@@ -302,7 +303,7 @@ def frequency_counts(table, p: int, ax=None):
 def phase_mismatch(table, ax=None, bins=np.linspace(-np.pi, np.pi, 49)):
     """Histogram of phi_W - phi_U - phi_V per neuron, from ``neuron_fourier``."""
     ax = _ax(ax, figsize=(5, 2.8))
-    ax.hist(table.phase_mismatch, bins=bins, color="C2")
+    ax.hist(table.phase_mismatch.dropna(), bins=bins, color="C2")
     ax.set_xlabel(r"$\varphi_W - \varphi_U - \varphi_V$ (radians)")
     ax.set_ylabel("neurons")
     ax.set_xticks([-np.pi, -np.pi / 2, 0, np.pi / 2, np.pi], ["−π", "−π/2", "0", "π/2", "π"])
@@ -415,7 +416,7 @@ def pruning_by_order(curves, metric: str = "corrupt_acc", orders=("low", "high",
 # --- chapter 6: regularization and phase diagrams ---
 PHASE_COLORS = {"Coexistence": "#4c72b0", "Partial Inversion": "#8fd18a",
                 "Full Inversion": "#2a8a3e", "Memorization": "#c44e52",
-                "Forgetting / Confusion": "#bbbbbb"}
+                "Forgetting / Confusion": "#bbbbbb", "Diverged": "#000000"}
 
 
 def phase_grid(runs, value_col: str = "phase"):
@@ -434,12 +435,13 @@ def phase_diagram(runs, ax=None, title: str = "", mark=None, legend: bool = True
     from matplotlib.colors import ListedColormap
     from matplotlib.patches import Patch, Rectangle
 
-    from .phases import PHASES
+    from .phases import OUTCOMES, PHASES
     ax = _ax(ax, figsize=(3.6, 3.2))
     alphas, xis, table = phase_grid(runs)
-    codes = np.vectorize(PHASES.index)(table)
-    ax.imshow(codes, origin="lower", aspect="auto", vmin=-0.5, vmax=len(PHASES) - 0.5,
-              cmap=ListedColormap([PHASE_COLORS[p] for p in PHASES]), interpolation="nearest")
+    codes = np.vectorize(OUTCOMES.index)(table)  # the five phases, and Diverged (black) if any
+    ax.imshow(codes, origin="lower", aspect="auto", vmin=-0.5, vmax=len(OUTCOMES) - 0.5,
+              cmap=ListedColormap([PHASE_COLORS[p] for p in OUTCOMES]), interpolation="nearest")
+    shown = PHASES + tuple(o for o in OUTCOMES[len(PHASES):] if (table == o).any())
     step = max(1, len(xis) // 5)
     ax.set_xticks(range(0, len(xis), step), [f"{x:.2g}" for x in xis[::step]])
     ax.set_yticks(range(0, len(alphas), step), [f"{a:.2g}" for a in alphas[::step]])
@@ -450,7 +452,7 @@ def phase_diagram(runs, ax=None, title: str = "", mark=None, legend: bool = True
         i, j = list(alphas).index(mark[0]), list(xis).index(mark[1])
         ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, ec="k", lw=2))
     if legend:
-        ax.legend(handles=[Patch(color=PHASE_COLORS[p], label=p) for p in PHASES],
+        ax.legend(handles=[Patch(color=PHASE_COLORS[p], label=p) for p in shown],
                   frameon=False, fontsize="x-small", loc="upper left", bbox_to_anchor=(1.02, 1))
     return ax
 
@@ -473,9 +475,10 @@ def phase_diagrams(runs, by: str, panels=None, axes=None, titles=None):
 
 def phase_counts(runs, by: str):
     """How many cells of each panel fall in each phase: a (value x phase) table."""
-    from .phases import PHASES
-    return (runs.groupby(by)["phase"].value_counts().unstack(fill_value=0)
-            .reindex(columns=list(PHASES), fill_value=0))
+    from .phases import OUTCOMES, PHASES
+    counts = runs.groupby(by)["phase"].value_counts().unstack(fill_value=0)
+    shown = list(PHASES) + [o for o in OUTCOMES[len(PHASES):] if o in counts.columns]
+    return counts.reindex(columns=shown, fill_value=0)
 
 
 def gamma_vs_ipr(ipr, gamma, ax=None, title: str = ""):

@@ -43,7 +43,7 @@ from .profiles import profile_name
 from .train import Config, grid, train
 
 ROOT = Path(__file__).resolve().parents[1]
-FORMAT = 1  # bump when the stored layout changes
+FORMAT = 2  # bump when the stored layout changes (2: the digest covers the provenance too)
 
 
 class CacheError(RuntimeError):
@@ -208,12 +208,16 @@ def cache_path(s: Sweep, directory=None) -> Path:
     return results_dir(directory) / f"{s.name}-{s.profile}-{s.key()}.npz"
 
 
-def _digest(arrays: dict) -> str:
+def _digest(arrays: dict, meta: dict) -> str:
+    """sha256 over every array (name, dtype, shape, bytes) and the metadata (the provenance:
+    definition, device, seconds, commit, ...) but its own ``digest`` entry."""
     h = hashlib.sha256()
     for k in sorted(arrays):
         a = np.ascontiguousarray(arrays[k])
         h.update(k.encode()); h.update(str(a.dtype).encode()); h.update(str(a.shape).encode())
         h.update(a.tobytes())
+    rest = {k: v for k, v in meta.items() if k != "digest"}
+    h.update(json.dumps(rest, sort_keys=True, default=str).encode())
     return h.hexdigest()
 
 
@@ -230,8 +234,9 @@ def _frame(prefix, arrays):
 
 
 def _write(path: Path, arrays: dict, meta: dict):
-    """Atomically write arrays + meta (with a content digest) to one .npz."""
-    meta = dict(meta, digest=_digest(arrays))
+    """Atomically write arrays + meta (with a digest of both) to one .npz."""
+    meta = json.loads(json.dumps(meta, default=str))  # what a reader will see
+    meta["digest"] = _digest(arrays, meta)
     buf = io.BytesIO()
     np.savez_compressed(buf, __meta__=np.array(json.dumps(meta, default=str)), **arrays)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -241,18 +246,31 @@ def _write(path: Path, arrays: dict, meta: dict):
 
 
 def _read(path: Path):
-    """(arrays, meta) of a file written by _write; CacheError if it is damaged."""
+    """(arrays, meta) of a file written by _write; CacheError if it is damaged in any way."""
+    fix = "delete it and regenerate it"
     try:
         with np.load(path, allow_pickle=False) as f:
             arrays = {k: f[k] for k in f.files}
         meta = json.loads(str(arrays.pop("__meta__")))
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error) as err:
-        raise CacheError(f"{path}: damaged cache file ({type(err).__name__}: {err}); delete it "
-                         "and regenerate it") from None
-    if meta.get("digest") != _digest(arrays):
-        raise CacheError(f"{path}: damaged cache file (its contents do not match their digest); "
-                         "delete it and regenerate it")
+    except Exception as err:  # noqa: BLE001 -- a damaged zip raises many kinds (zlib, struct, ...)
+        raise CacheError(f"{path}: damaged cache file ({type(err).__name__}: {err}); {fix}") from None
+    if not isinstance(meta, dict) or meta.get("digest") != _digest(arrays, meta):
+        raise CacheError(f"{path}: damaged cache file (its contents or provenance do not match "
+                         f"their digest); {fix}")
     return arrays, meta
+
+
+def _check_arrays(path: Path, arrays: dict, n_runs: int):
+    """CacheError unless a (digest-consistent) file holds every array a sweep needs, shaped right."""
+    need = ["ipr", "runs/run", "runs/part", "runs/xi", "runs/train_acc", "runs/test_acc",
+            "runs/diverged", "history/run", "history/step"]
+    missing = [k for k in need if k not in arrays]
+    lengths = {k: len(v) for k, v in arrays.items() if k.startswith("runs/") and v.ndim == 1}
+    if missing or set(lengths.values()) != {n_runs} or len(arrays["ipr"]) != n_runs:
+        what = (f"missing {', '.join(missing)}" if missing else
+                f"{sorted(set(lengths.values()) | {len(arrays['ipr'])})} rows where the sweep "
+                f"has {n_runs} runs")
+        raise CacheError(f"{path}: damaged cache file ({what}); delete it and regenerate it")
 
 
 def _chunk_arrays(result, part_index, first_run, history_every):
@@ -412,7 +430,7 @@ def run_sweep(name_or_sweep, profile: str | None = None, *, device="auto", direc
         stop_early = True
     else:
         stop_early = False
-    partial.mkdir(parents=True, exist_ok=True)
+    _check_writable(partial, s)
     wall = time.perf_counter()
     if workers == 1 or len(todo) <= 1:
         for i, lo, hi, first_run, path in todo:
@@ -436,6 +454,19 @@ def run_sweep(name_or_sweep, profile: str | None = None, *, device="auto", direc
     _write(final, arrays, meta)
     shutil.rmtree(partial, ignore_errors=True)
     return final
+
+
+def _check_writable(folder: Path, s: Sweep):
+    """CacheError before any training if the results folder cannot be written."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / ".write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as err:
+        raise CacheError(f"cannot write the results of sweep {s.name!r} to {folder.parent} "
+                         f"({type(err).__name__}: {err}); choose a writable folder with --results "
+                         "or $GROKBOOK_RESULTS") from None
 
 
 def _run_in_workers(s, todo, device, workers, progress, train_kw):
@@ -490,10 +521,11 @@ def load_sweep(name_or_sweep, profile: str | None = None, *, directory=None) -> 
             raise CacheError(msg + "; stale")
         warnings.warn(msg + f"; regenerate it with: python -m grokbook sweep {s.name} --profile "
                       f"{s.profile}", StaleResultWarning, stacklevel=2)
+    _check_arrays(path, arrays, s.n_runs)
     per_example = {k[len("example/"):]: arrays[k] for k in arrays if k.startswith("example/")}
     runs = _frame("runs/", arrays)
-    if len(runs):  # the phase rules are not part of the engine digest: apply today's
-        runs["phase"] = phases(runs.train_acc, runs.test_acc, runs.xi)
+    # the phase rules are not part of the engine digest: apply today's
+    runs["phase"] = phases(runs.train_acc, runs.test_acc, runs.xi, runs.diverged)
     return SweepData(runs=runs, history=_frame("history/", arrays),
                      ipr=arrays["ipr"], gamma=arrays.get("gamma"), provenance=meta,
                      per_example=per_example or None)

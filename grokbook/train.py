@@ -24,6 +24,7 @@ from __future__ import annotations
 import itertools
 import math
 import time
+import warnings
 from dataclasses import asdict, dataclass, fields
 
 import numpy as np
@@ -33,7 +34,7 @@ import torch.nn.functional as F
 
 from . import cpu
 from .cpu import MinibatchSampler, minibatch_index
-from .data import Runs, check_fraction, check_seed, check_task, is_integer, make_runs
+from .data import Runs, as_number, check_fraction, check_seed, check_task, is_integer, make_runs
 from .fourier import model_ipr
 from .models import BatchedMLP, check_activation
 from .phases import phases
@@ -43,7 +44,7 @@ LOSSES = ("mse", "cross_entropy")
 PRECISIONS = {"highest": "highest", "tf32": "high", "bf16": "highest"}
 KERNELS = ("eager", "triton")  # "triton": the fused kernels of grokbook.kernels (GPU)
 METRICS = ("loss", "test_loss", "train_acc", "test_acc", "corrupt_acc", "corrupt_true_acc",
-           "clean_acc", "mean_ipr", "weight_norm")
+           "clean_acc", "mean_ipr", "weight_norm", "finite")  # finite: 1 if weights and outputs are
 
 
 def _positive_int(name, value):
@@ -76,22 +77,35 @@ class Config:
         check_task(self.p, self.op)
         _positive_int("width", self.width)
         check_activation(self.activation)
+        if not isinstance(self.batchnorm, (bool, np.bool_)):
+            raise ValueError(f"batchnorm must be True or False, got {self.batchnorm!r}")
         if self.batch_size is not None:
             _positive_int("batch_size", self.batch_size)
         _positive_int("steps", self.steps)
         if self.loss not in LOSSES:
             raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
-        if self.init_std is not None and not (self.init_std > 0 and math.isfinite(self.init_std)):
-            raise ValueError(f"init_std must be a positive number, got {self.init_std!r}")
+        if self.init_std is not None:
+            std = as_number("init_std", self.init_std)
+            if not (std > 0 and math.isfinite(std)):
+                raise ValueError(f"init_std must be a positive finite number, got {self.init_std!r}")
         if not (isinstance(self.betas, (tuple, list)) and len(self.betas) == 2
                 and all(_number(b) for b in self.betas)):
             raise ValueError(f"betas must be a pair of numbers in [0, 1), got {self.betas!r}")
         b1, b2 = self.betas
         if not (0 <= b1 < 1 and 0 <= b2 < 1):
             raise ValueError(f"betas must each lie in [0, 1), got {self.betas}")
-        if not self.eps > 0:
-            raise ValueError(f"eps must be > 0, got {self.eps}")
+        eps = as_number("eps", self.eps)
+        if not (eps > 0 and math.isfinite(eps)):
+            raise ValueError(f"eps must be a positive finite number, got {self.eps!r}")
         _positive_int("log_every", self.log_every)
+        # plain Python values: the same definition (and cache key) however they were given
+        for name in ("p", "width", "steps", "log_every") + (("batch_size",) * (self.batch_size is not None)):
+            object.__setattr__(self, name, int(getattr(self, name)))
+        object.__setattr__(self, "batchnorm", bool(self.batchnorm))
+        object.__setattr__(self, "betas", (float(b1), float(b2)))
+        object.__setattr__(self, "eps", eps)
+        if self.init_std is not None:
+            object.__setattr__(self, "init_std", std)
 
 
 @dataclass(frozen=True)
@@ -109,19 +123,21 @@ class Run:
     subset_seed: int = 0  # which fraction (see grokbook.data.split_and_corrupt)
 
     def __post_init__(self):
-        check_fraction("alpha", self.alpha, closed=False)
-        check_fraction("xi", self.xi, closed=True)
-        if not (_number(self.lr) and 0 < self.lr < math.inf):
-            raise ValueError(f"lr must be a positive number, got {self.lr!r}")
-        if not (_number(self.wd) and 0 <= self.wd < math.inf):
-            raise ValueError(f"wd must be a number >= 0, got {self.wd!r}")
-        if not (_number(self.dropout) and 0 <= self.dropout < 1):
-            raise ValueError(f"dropout must lie in [0, 1), got {self.dropout!r}")
-        check_seed("data_seed", self.data_seed)
-        check_seed("model_seed", self.model_seed)
-        if not (_number(self.subset) and 0 < self.subset <= 1):
-            raise ValueError(f"subset must lie in (0, 1], got {self.subset!r}")
-        check_seed("subset_seed", self.subset_seed)
+        def number(name, ok, allowed):
+            value = as_number(name, getattr(self, name))
+            if not ok(value):
+                raise ValueError(f"{name} must {allowed}, got {getattr(self, name)!r}")
+            object.__setattr__(self, name, value)  # a plain float, however it was given
+
+        for name, closed in (("alpha", False), ("xi", True), ("subset", True)):
+            object.__setattr__(self, name, check_fraction(name, getattr(self, name), closed=closed))
+        number("lr", lambda v: 0 < v < math.inf, "be a positive finite number")
+        number("wd", lambda v: 0 <= v < math.inf, "be a finite number >= 0")
+        number("dropout", lambda v: 0 <= v < 1, "lie in [0, 1)")
+        if self.subset == 0:
+            raise ValueError("subset must lie in (0, 1], got 0.0")
+        for name in ("data_seed", "model_seed", "subset_seed"):
+            object.__setattr__(self, name, check_seed(name, getattr(self, name)))
 
 
 RUN_FIELDS = tuple(f.name for f in fields(Run))
@@ -146,6 +162,12 @@ def grid(**values) -> list[Run]:
     for name, vals in zip(names, lists):
         if len(vals) == 0:
             raise ValueError(f"{name.lstrip('_')} needs at least one value")
+        plain = [v.item() if isinstance(v, (np.generic, torch.Tensor)) else v for v in vals]
+        repeated = sorted({repr(v) for i, v in enumerate(plain)
+                           if any(v == w and type(v) is not bool for w in plain[:i])})
+        if repeated:
+            raise ValueError(f"{name.lstrip('_')} lists {', '.join(repeated)} more than once: every "
+                             "run would be trained twice with the same numbers")
     runs = []
     for combo in itertools.product(*lists):
         kw = dict(zip(names, combo))
@@ -237,24 +259,30 @@ def evaluate(model: BatchedMLP, data: Runs, *, loss: str = "mse", neuron_mask=No
     corrupt_acc / corrupt_true_acc are on the *changed* training examples
     (label really differs) against the given / the true label; clean_acc is
     on the other training examples.  An empty set gives NaN.
+    A run whose outputs are not all finite (its weights overflowed or became NaN) has no
+    prediction to score: its accuracies are NaN, and ``finite`` (K,) is 0 for it, else 1.
     """
     was_training = model.training
     model.eval()
     out = model(neuron_mask=neuron_mask)
     model.train(was_training)
+    finite = torch.isfinite(out).flatten(1).all(1)
     pred = out.argmax(-1)
     given = (pred == data.labels).to(out.dtype)
     true = (pred == data.truth).to(out.dtype)
     per_example = example_loss(out, data.labels, loss)
     changed = data.changed
+    nan = torch.tensor(float("nan"), dtype=out.dtype, device=out.device)
+    acc = lambda values, mask: torch.where(finite, _masked_mean(values, mask), nan)
     return {
         "loss": _masked_mean(per_example, data.train),
         "test_loss": _masked_mean(per_example, data.test),
-        "train_acc": _masked_mean(given, data.train),
-        "test_acc": _masked_mean(true, data.test),
-        "corrupt_acc": _masked_mean(given, changed),
-        "corrupt_true_acc": _masked_mean(true, changed),
-        "clean_acc": _masked_mean(given, data.clean),
+        "train_acc": acc(given, data.train),
+        "test_acc": acc(true, data.test),
+        "corrupt_acc": acc(given, changed),
+        "corrupt_true_acc": acc(true, changed),
+        "clean_acc": acc(given, data.clean),
+        "finite": finite.to(out.dtype),
     }
 
 
@@ -322,10 +350,38 @@ def chunk_size(config: Config, device: torch.device, max_memory_gb: float | None
     if max_memory_gb is None:
         budget = 0.7 * torch.cuda.mem_get_info(device)[0] if device.type == "cuda" else 4 * 2**30
     else:
-        if not max_memory_gb > 0:
-            raise ValueError(f"max_memory_gb must be > 0, got {max_memory_gb}")
+        if not (_number(max_memory_gb) and 0 < max_memory_gb < math.inf):
+            raise ValueError(f"max_memory_gb must be a positive number, got {max_memory_gb!r}")
         budget = max_memory_gb * 2**30
+        one = bytes_per_run(config, dtype, kernel)
+        if budget < one:
+            raise ValueError(f"max_memory_gb={max_memory_gb:g} is less than one run needs at "
+                             f"p={config.p}, width={config.width} (about {one / 2**30:.3g} GiB); "
+                             "give at least that, or None for the default")
     return max(1, int(budget // bytes_per_run(config, dtype, kernel)))
+
+
+def available_memory(device: torch.device) -> int | None:
+    """Bytes free for a run on ``device`` now (free GPU memory; the OS's MemAvailable on a CPU),
+    or None where the platform does not say."""
+    if device.type == "cuda":
+        return int(torch.cuda.mem_get_info(device)[0])
+    try:
+        for line in open("/proc/meminfo"):
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def check_fits(config: Config, device: torch.device, dtype=torch.float32, kernel: str = "eager"):
+    """Refuse, before allocating anything, a run that cannot fit in the device's free memory."""
+    need, free = bytes_per_run(config, dtype, kernel), available_memory(device)
+    if free is not None and need > free:
+        raise ValueError(f"one run at p={config.p}, width={config.width} needs about "
+                         f"{need / 2**30:.3g} GiB on {device.type}, but only {free / 2**30:.3g} GiB "
+                         "are free: lower p or width")
 
 
 def train(runs, config: Config = Config(), *, device="auto", dtype=torch.float32,
@@ -365,7 +421,15 @@ def train(runs, config: Config = Config(), *, device="auto", dtype=torch.float32
         raise ValueError(f"config must be a grokbook.Config, got {type(config).__name__}")
     if dtype not in (torch.float32, torch.float64):
         raise ValueError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
+    first_seen = {}
+    for i, r in enumerate(runs):
+        if r in first_seen:
+            raise ValueError(f"runs {first_seen[r]} and {i} are the same run ({r}): a run's numbers "
+                             "depend only on its settings, so it would be trained twice; drop the "
+                             "duplicate or give it another seed")
+        first_seen[r] = i
     device = resolve_device(device)
+    check_fits(config, device, dtype, kernel)
     data = make_runs(config.p, config.op, [r.alpha for r in runs], [r.xi for r in runs],
                      [r.data_seed for r in runs], [r.subset for r in runs],
                      [r.subset_seed for r in runs])
@@ -521,6 +585,9 @@ def _log(model, data, config):
     metrics = evaluate(model, data, loss=config.loss)
     metrics["mean_ipr"] = model_ipr(model).mean(1)
     metrics["weight_norm"] = model.weight_norm()
+    weights_finite = torch.stack([torch.isfinite(t.detach()).flatten(1).all(1)
+                                  for t in model.parameters()]).all(0)
+    metrics["finite"] = metrics["finite"] * weights_finite.to(metrics["finite"].dtype)
     return torch.stack([metrics[m] for m in METRICS]).double().cpu()  # (metrics, K)
 
 
@@ -546,8 +613,18 @@ def _runs_frame(runs, data: Runs, history: pd.DataFrame, config: Config) -> pd.D
     df["n_changed"] = data.changed.sum(1).numpy()
     final = history[history.step == config.steps].set_index("run")
     for name in METRICS:
-        df[name] = final.loc[df.run, name].to_numpy()
-    df["phase"] = phases(df.train_acc, df.test_acc, df.xi)
+        if name != "finite":
+            df[name] = final.loc[df.run, name].to_numpy()
+    bad = history[history.finite == 0].groupby("run").step.min()
+    df["diverged_at"] = bad.reindex(df.run).to_numpy()  # first logged step not finite, else NaN
+    df["diverged"] = ~np.isnan(df.diverged_at.to_numpy(dtype=float))
+    df["phase"] = phases(df.train_acc, df.test_acc, df.xi, df.diverged)
+    if df.diverged.any():
+        which = ", ".join(f"{r} (step {int(s)})" for r, s in zip(df.run[df.diverged],
+                                                                  df.diverged_at[df.diverged]))
+        warnings.warn(f"run(s) {which} diverged: their weights or outputs are not finite numbers. "
+                      "Their accuracies are NaN and their phase is 'Diverged'; lower lr or "
+                      "init_std", RuntimeWarning, stacklevel=3)
     return df
 
 

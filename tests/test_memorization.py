@@ -12,6 +12,7 @@ import torch
 import grokbook as gb
 from grokbook import memorization as mz
 from grokbook.data import make_runs, split_and_corrupt, task_table
+from grokbook.train import bytes_per_run
 
 
 def _random_ensemble(t=10, P=40, seed=0):
@@ -327,7 +328,8 @@ CFG = gb.Config(p=11, width=24, steps=60, log_every=10)
 def test_fit_recorder_against_retraining():
     runs = gb.grid(alpha=0.6, xi=0.3, wd=[0.0, 1.0], seed=3)
     rec = mz.FitRecorder()
-    result = gb.train(runs, CFG, device="cpu", progress=False, on_log=rec, max_memory_gb=1e-4)
+    result = gb.train(runs, CFG, device="cpu", progress=False, on_log=rec,
+                      max_memory_gb=bytes_per_run(CFG) / 2**30)  # one run a chunk
     assert rec.first_fit.shape == (2, 121)
     fitted = {}
     for step in range(0, 61, 10):

@@ -8,6 +8,7 @@ import torch
 from grokbook import (Config, Run, analytic_accuracy, analytic_solution, grid, make_runs, phase,
                       profile, prune_curve, prune_order, split_and_corrupt, task_table, train)
 from grokbook.models import BatchedMLP
+from grokbook.train import bytes_per_run
 
 TINY = dict(p=11, width=8, steps=2, log_every=1)
 
@@ -131,13 +132,13 @@ def test_cuda_without_gpu_raises():
 
 def test_good_inputs_are_accepted():
     """The boundaries of every check are accepted (the checks are not too strict)."""
-    Config(p=2, width=1, steps=1, log_every=1, batch_size=1, op="divide")
+    Config(p=5, width=1, steps=1, log_every=1, batch_size=1, op="divide")  # MIN_P
     Run(alpha=1e-6, xi=0.0, lr=1e-9, wd=0.0, dropout=0.0, data_seed=0, model_seed=2**31 - 1)
     Run(alpha=1 - 1e-6, xi=1.0, dropout=0.999)
     phase(0.0, 1.0, 1.0)
     assert len(grid(wd=np.array([0.0, 5.0]), seed=[0, 1])) == 4
     run_train(Config(**{**TINY, "batch_size": 60}), runs=[Run(alpha=0.5)])  # exactly n_train
-    run_train(max_memory_gb=1e-12)
+    run_train(max_memory_gb=bytes_per_run(Config(**TINY)) / 2**30)  # exactly one run
 
 
 def test_unknown_device_string_raises_value_error():
