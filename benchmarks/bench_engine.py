@@ -56,7 +56,7 @@ import torch
 import grokbook
 from grokbook import Config, grid, train
 from grokbook.reference import train_one
-from grokbook.train import resolve_device
+from grokbook.settings import resolve_device
 
 # Dense peaks (no structured sparsity), TFLOP/s, and memory bandwidth, TB/s, from NVIDIA's data
 # sheets: H100 (SXM5 / PCIe) "NVIDIA H100 Tensor Core GPU" datasheet; H200 "NVIDIA H200 Tensor Core

@@ -3,17 +3,18 @@
 To grok or not to grok (Doshi, Das, He, Gromov, ICLR 2024), reproduced with
 one idea: a sweep is a batch.  K runs are trained as one tensor program.
 """
-from .data import OPS, Runs, make_runs, split_and_corrupt, task_table
+from .version import __version__
+from .data import Splits, make_splits, split_and_corrupt, task_table
 from .fourier import (analytic_accuracy, analytic_solution, ipr_of_vectors, model_ipr, neuron_fourier,
                       neuron_ipr)
 from .history import first_step, grokking_steps
 from .models import ACTIVATIONS, BatchedMLP
-from .phases import PHASES, phase, phases
+from .phases import OUTCOMES, PHASES, THRESHOLD, phase, phase_counts, phase_grid, phases
 from .profiles import PROFILES, Profile, profile, setup
 from . import checks, plots, stats, widgets
 from .prune import prune_curve, prune_curves, prune_order
 from .sweeps import CacheError, get_sweep, load_sweep, run_sweep
-from .train import Config, Run, SweepResult, evaluate, grid, train
+from .settings import OPS, Config, Run, grid
+from .train import SweepResult, evaluate, train
 from . import memorization
 
-__version__ = "0.1.0"

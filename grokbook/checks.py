@@ -290,10 +290,10 @@ def corrupted_accuracies(fn) -> bool:
             return self.out
 
     def case(p, alpha, xi, g):
-        from .data import Runs
+        from .data import Splits
         pred, labels, truth, train = _random_split(g, p, alpha, xi)
         valid = torch.ones(p * p, dtype=torch.bool)
-        data = Runs(p, "add", truth, valid, train[None], labels[None], (labels != truth)[None] & train[None])
+        data = Splits(p, "add", truth, valid, train[None], labels[None], (labels != truth)[None] & train[None])
         want = evaluate(_Table(pred, p), data)
 
         def run(f):

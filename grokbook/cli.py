@@ -13,8 +13,10 @@ import sys
 
 
 from .profiles import PROFILES, profile
+from .profiles import config as profile_config
 from .sweeps import CacheError
-from .train import Config, grid, resolve_device, train
+from .settings import grid, resolve_device
+from .train import train
 
 TABLE_COLUMNS = ["alpha", "xi", "wd", "dropout", "lr", "seed", "train_acc", "test_acc",
                  "corrupt_acc", "corrupt_true_acc", "phase"]
@@ -92,12 +94,10 @@ def sweep_command(args) -> int:
 
 def run_command(args) -> dict:
     sizes = profile(args.profile)
-    steps = args.steps if args.steps is not None else sizes["steps"]
-    config = Config(p=args.p if args.p is not None else sizes["p"], op=args.op,
-                    width=args.width if args.width is not None else sizes["width"],
-                    activation=args.activation, batchnorm=args.batchnorm,
-                    batch_size=args.batch_size, steps=steps, loss=args.loss,
-                    log_every=args.log_every if args.log_every is not None else max(1, steps // 20))
+    given = dict(p=args.p, width=args.width, log_every=args.log_every)  # flags override the profile
+    config = profile_config(args.profile, steps=args.steps, op=args.op, activation=args.activation,
+                            batchnorm=args.batchnorm, batch_size=args.batch_size, loss=args.loss,
+                            **{k: v for k, v in given.items() if v is not None})
     runs = grid(alpha=args.alpha or [sizes["alpha"]], xi=args.xi or [sizes["xi"]], wd=args.wd,
                 dropout=args.dropout, lr=args.lr, seed=args.seeds)
     result = train(runs, config, device=resolve_device(args.device), progress=not args.no_progress)

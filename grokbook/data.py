@@ -17,54 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-OPS = ("add", "subtract", "multiply", "divide")
-
-
-# The smallest modulus: the IPR needs at least two non-zero frequencies (p // 2 >= 2) to tell a
-# Fourier feature from a spread spectrum; at p = 3 every zero-mean vector is a pure cosine.
-MIN_P = 5
-
-
-def is_integer(value) -> bool:
-    """A Python or NumPy integer, not a bool."""
-    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
-
-
-def as_number(name: str, value) -> float:
-    """``value`` as a Python float if it is a real number (int, float, a NumPy scalar or a 0-d
-    torch tensor, not a bool or a string); else ValueError naming ``name``."""
-    if isinstance(value, torch.Tensor) and value.dim() == 0 and not value.is_complex() \
-            and value.dtype != torch.bool:
-        value = value.item()
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer,
-                                                                     np.floating)):
-        raise ValueError(f"{name} must be a number, got {value!r} ({type(value).__name__})")
-    return float(value)
-
-
-def _check_int(name: str, value, low: int) -> int:
-    if not is_integer(value) or value < low:
-        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
-    return int(value)
-
-
-def check_seed(name: str, value) -> int:
-    if not is_integer(value) or not 0 <= value < 2**31:
-        raise ValueError(f"{name} must be an integer in [0, 2**31), got {value!r}")
-    return int(value)
-
-
-def is_prime(p: int) -> bool:
-    return p >= 2 and all(p % d for d in range(2, int(p**0.5) + 1))
-
-
-def check_task(p, op) -> None:
-    """Raise ValueError unless (p, op) is a task this package can build."""
-    p = _check_int("p", p, MIN_P)
-    if op not in OPS:
-        raise ValueError(f"op must be one of {OPS}, got {op!r}")
-    if op == "divide" and not is_prime(p):
-        raise ValueError(f"p must be prime for op='divide' (Z_p must be a field), got p={p}")
+from .settings import OPS, check_fraction, check_seed, check_task  # noqa: F401  (OPS: re-exported)
 
 
 def task_table(p: int, op: str = "add") -> tuple[torch.Tensor, torch.Tensor]:
@@ -87,16 +40,6 @@ def task_table(p: int, op: str = "add") -> tuple[torch.Tensor, torch.Tensor]:
         truth = (m * inverse[n]) % p
         valid = n != 0
     return truth, valid
-
-
-def check_fraction(name: str, value, *, closed: bool) -> float:
-    """alpha lives in (0, 1), xi in [0, 1]; returns the value as a float."""
-    value = as_number(name, value)
-    ok = 0.0 <= value <= 1.0 if closed else 0.0 < value < 1.0
-    if not ok:
-        interval = "[0, 1]" if closed else "(0, 1)"
-        raise ValueError(f"{name} must lie in {interval}, got {value}")
-    return value
 
 
 def split_and_corrupt(p: int, op: str, alpha: float, xi: float, seed: int,
@@ -152,8 +95,11 @@ def split_and_corrupt(p: int, op: str, alpha: float, xi: float, seed: int,
 
 
 @dataclass
-class Runs:
-    """The data side of K runs over one task: masks and labels of shape (K, p*p).
+class Splits:
+    """The splits of K runs over one task: masks and labels of shape (K, p*p).
+
+    (One name per idea: a ``Run`` is one run's settings, ``Splits`` the data side of K runs,
+    and ``runs`` a table of runs -- the DataFrame of a result or a stored sweep.)
 
     ``labels`` are the labels as given (corrupted where ``corrupted``; the truth
     on test pairs, which are never corrupted).  ``changed`` marks the corrupted
@@ -185,17 +131,17 @@ class Runs:
     def __len__(self) -> int:
         return self.train.shape[0]
 
-    def select(self, index) -> "Runs":
+    def select(self, index) -> "Splits":
         """A subset of the runs (a slice, a list of run indices or a bool mask)."""
-        return Runs(self.p, self.op, self.truth, self.valid,
+        return Splits(self.p, self.op, self.truth, self.valid,
                     self.train[index], self.labels[index], self.corrupted[index])
 
-    def to(self, device) -> "Runs":
-        return Runs(self.p, self.op, *(t.to(device) for t in
+    def to(self, device) -> "Splits":
+        return Splits(self.p, self.op, *(t.to(device) for t in
                     (self.truth, self.valid, self.train, self.labels, self.corrupted)))
 
 
-def make_runs(p: int, op: str, alphas, xis, seeds, subsets=None, subset_seeds=None) -> Runs:
+def make_splits(p: int, op: str, alphas, xis, seeds, subsets=None, subset_seeds=None) -> Splits:
     """Stack the splits of K runs; ``alphas``, ``xis``, ``seeds`` (and, optionally,
     ``subsets`` and ``subset_seeds``; see ``split_and_corrupt``) have length K."""
     subsets = [1.0] * len(alphas) if subsets is None else subsets
@@ -208,7 +154,17 @@ def make_runs(p: int, op: str, alphas, xis, seeds, subsets=None, subset_seeds=No
     parts = [split_and_corrupt(p, op, a, x, s, f, fs)
              for a, x, s, f, fs in zip(alphas, xis, seeds, subsets, subset_seeds)]
     train, labels, corrupted = (torch.stack(t) for t in zip(*parts))
-    return Runs(p, op, truth, valid, train, labels, corrupted)
+    return Splits(p, op, truth, valid, train, labels, corrupted)
+
+
+def mask_categories(splits: Splits, run: int = 0) -> np.ndarray:
+    """(p*p,) int: -1 no label, 0 test, 1 clean train, 2 corrupted but unchanged, 3 changed."""
+    cat = np.full(splits.p * splits.p, -1)
+    cat[splits.test[run].numpy()] = 0
+    cat[(splits.train[run] & ~splits.corrupted[run]).numpy()] = 1
+    cat[(splits.corrupted[run] & ~splits.changed[run]).numpy()] = 2
+    cat[splits.changed[run].numpy()] = 3
+    return cat
 
 
 def pair_inputs(p: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -19,7 +19,8 @@ import math
 import pandas as pd
 import torch
 
-from .data import check_seed, task_table
+from .data import task_table
+from .settings import check_seed
 from .models import BatchedMLP
 
 

@@ -2,7 +2,7 @@
 
 On corrupted modular arithmetic we know which training labels can only be
 fitted by memorizing: the corrupted ones whose label really changed (the
-``changed`` mask of ``grokbook.data.Runs``).  This module computes the usual
+``changed`` mask of ``grokbook.data.Splits``).  This module computes the usual
 per-example "memorization" scores so that each can be held against that truth:
 
 - ``feldman_scores``: Feldman's subsampled leave-some-out estimator -- over an
@@ -36,8 +36,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .data import check_fraction, check_seed, is_integer, split_and_corrupt, task_table
-from .train import Run
+from .data import split_and_corrupt, task_table
+from .settings import Run, check_fraction, check_int, check_positive, check_seed, is_integer
 
 # MSE against one-hot targets is the negative log-likelihood of a Gaussian with variance s^2;
 # normalised over the p labels it gives p(y | x) = softmax(f(x) / s^2)_y (|f - e_y|^2 = |f|^2 - 2 f_y + 1).
@@ -45,17 +45,6 @@ from .train import Run
 TEMPERATURE = 0.1
 
 
-def _positive_int(name, value, low=1):
-    if not is_integer(value) or value < low:
-        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
-    return int(value)
-
-
-def _positive_number(name, value):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)) \
-            or not (0 < value < math.inf):
-        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
-    return float(value)
 
 
 def _as_bool_matrix(name, x):
@@ -80,61 +69,13 @@ def ensemble_runs(t: int, *, alpha: float, xi: float, wd: float = 0.0, subset: f
     """t runs that differ only in their random training subset (subset seeds
     first_subset_seed, first_subset_seed + 1, ...): same task, same corrupted
     labels (``data_seed``), same initial weights (``model_seed``)."""
-    t = _positive_int("t", t, 2)
+    t = check_int("t", t, 2)
     subset = check_fraction("subset", subset, closed=False)
     check_seed("first_subset_seed", first_subset_seed)
     if first_subset_seed + t > 2**31:
         raise ValueError(f"first_subset_seed + t must stay below 2**31, got {first_subset_seed + t}")
     return [Run(alpha=alpha, xi=xi, wd=wd, data_seed=data_seed, model_seed=model_seed,
                 subset=subset, subset_seed=first_subset_seed + k, **run) for k in range(t)]
-
-
-# Ensemble sizes per profile: t models per weight decay, each on a random fraction ``subset``
-# of the corrupted training set, trained for ``steps`` (None: the profile's).  The quick sizes
-# were chosen by measurement on a 2-core CPU: every phase of the quick profile is reached by
-# step ~300 (the remaining steps only sharpen the accuracies), so 400 steps and 12 models per
-# weight decay keep the chapter within its CI budget.  ``weight_decays`` (None: the profile's first
-# three) are Coexistence, Partial and Full Inversion of the full-data network: at 400 quick steps
-# the profile's 5.5 ends at train 0.896, a hair under the 0.9 boundary, so the quick ensemble uses
-# 6, the middle of the Partial band (train 0.849; 6.5 gives 0.812, 7 is Full Inversion).
-ENSEMBLE = {"quick": dict(t=12, subset=0.7, steps=400, weight_decays=(0.0, 6.0, 15.0)),
-            "full": dict(t=64, subset=0.7, steps=None, weight_decays=None)}
-
-
-def ensemble_weight_decays(profile: str | None = None) -> tuple:
-    """The three weight decays of the ensemble (Coexistence, Partial and Full Inversion)."""
-    from .profiles import PROFILES, profile_name
-    name = profile_name(profile)
-    return tuple(float(w) for w in (ENSEMBLE[name]["weight_decays"]
-                                    or PROFILES[name]["weight_decays"][:3]))
-
-
-def ensemble_config(profile: str | None = None):
-    """The ``Config`` of the ensemble sweep and of the chapter's full-data networks."""
-    from .profiles import PROFILES, profile_name
-    from .train import Config
-    name = profile_name(profile)
-    sizes, ens = PROFILES[name], ENSEMBLE[name]
-    steps = ens["steps"] or sizes["steps"]
-    return Config(p=sizes["p"], width=sizes["width"], steps=steps, log_every=max(1, steps // 40))
-
-
-def ensemble_sweep(profile: str | None = None):
-    """The named sweep "memorization_ensemble": for each of the profile's first three weight
-    decays (Coexistence, Partial and Full Inversion), ENSEMBLE[profile]["t"] subset models, with
-    per-example records stored (``grokbook.sweeps.Sweep.per_example``)."""
-    from .profiles import PROFILES, profile_name
-    from .sweeps import Part, Sweep
-    name = profile_name(profile)
-    sizes, ens = PROFILES[name], ENSEMBLE[name]
-    cfg = ensemble_config(name)
-    parts = tuple(Part(f"wd {wd}", cfg, tuple(ensemble_runs(
-        ens["t"], alpha=sizes["alpha"], xi=sizes["xi"], wd=float(wd), subset=ens["subset"])))
-        for wd in ensemble_weight_decays(name))
-    return Sweep("memorization_ensemble", name, parts, history_every=cfg.log_every,
-                 description=f"{ens['t']} models per weight decay, each trained on a random "
-                             f"{ens['subset']:.0%} of one corrupted training set (chapter 8)",
-                 per_example=True)
 
 
 def parent_data(p: int, op: str, run: Run):
@@ -151,7 +92,7 @@ def label_logprob(out: torch.Tensor, labels: torch.Tensor,
     """log p(label | x) = log softmax(out / temperature)[label], for outputs (..., p) and
     integer labels (...).  For an MSE-trained network this is the Gaussian likelihood of its
     loss, normalised over the p labels (see TEMPERATURE)."""
-    temperature = _positive_number("temperature", temperature)
+    temperature = check_positive("temperature", temperature)
     if out.shape[:-1] != labels.shape:
         raise ValueError(f"labels must have shape {tuple(out.shape[:-1])} (out without its last "
                          f"dim), got {tuple(labels.shape)}")
@@ -352,7 +293,7 @@ def pruning_drop(model, data, run: int = 0, *, fractions=np.linspace(0, 0.5, 11)
 # ----------------------------------------------------------------------------- leverage
 def one_hot_pairs(p: int, index) -> torch.Tensor:
     """The inputs one-hot(m) + one-hot(n) (2p,) of the pairs ``index`` (m * p + n), float64."""
-    p = _positive_int("p", p, 2)
+    p = check_int("p", p, 2)
     index = torch.as_tensor(index, dtype=torch.int64)
     if index.numel() and not (0 <= int(index.min()) and int(index.max()) < p * p):
         raise ValueError(f"index must lie in [0, p*p) = [0, {p * p})")
@@ -388,7 +329,7 @@ def ridge_loo(p: int, index, labels, lam: float = 1.0) -> pd.DataFrame:
     float64, through the hat matrix H = X (X^T X + lam I)^-1 X^T.  Per training pair (rows in
     the order of ``index``): ``leverage`` h_ii, ``residual`` y_i - yhat_i at the given label and
     ``loo_change`` = yhat_i - yhat_i^(-i) at that label = h_ii / (1 - h_ii) * residual."""
-    lam = _positive_number("lam", lam)
+    lam = check_positive("lam", lam)
     index, labels = _check_labels(p, index, labels)
     X = one_hot_pairs(p, index)
     Y = torch.nn.functional.one_hot(labels, p).to(torch.float64)
@@ -398,16 +339,16 @@ def ridge_loo(p: int, index, labels, lam: float = 1.0) -> pd.DataFrame:
     return _loo(h, Y - fitted, labels)
 
 
-KERNELS = ("rbf", "quadratic")
+RIDGE_KERNELS = ("rbf", "quadratic")
 
 
 def pair_kernel(p: int, index_a, index_b, kind: str = "rbf", gamma: float = 0.5) -> torch.Tensor:
     """A kernel on the one-hot inputs: ``rbf`` exp(-gamma |x - x'|^2) or ``quadratic``
     (1 + x.x')^2.  On these inputs x.x' = [m = m'] + [n = n'], so any such kernel sees only how
     many of the two operands two pairs share."""
-    if kind not in KERNELS:
-        raise ValueError(f"kind must be one of {KERNELS}, got {kind!r}")
-    gamma = _positive_number("gamma", gamma)
+    if kind not in RIDGE_KERNELS:
+        raise ValueError(f"kind must be one of {RIDGE_KERNELS}, got {kind!r}")
+    gamma = check_positive("gamma", gamma)
     A, B = one_hot_pairs(p, index_a), one_hot_pairs(p, index_b)
     dot = A @ B.T
     if kind == "quadratic":
@@ -418,7 +359,7 @@ def pair_kernel(p: int, index_a, index_b, kind: str = "rbf", gamma: float = 0.5)
 def kernel_ridge_loo(p: int, index, labels, lam: float = 1.0, kind: str = "rbf",
                      gamma: float = 0.5) -> pd.DataFrame:
     """``ridge_loo`` for kernel ridge regression: H = K (K + lam I)^-1."""
-    lam = _positive_number("lam", lam)
+    lam = check_positive("lam", lam)
     index, labels = _check_labels(p, index, labels)
     K = pair_kernel(p, index, index, kind, gamma)
     H = torch.linalg.solve(K + lam * torch.eye(len(K), dtype=torch.float64), K)  # = K (K + lam I)^-1
@@ -448,7 +389,7 @@ def roc_auc(scores, positives) -> float:
 
 def spearman_brown(r, factor: float = 2.0):
     """The reliability of a score averaged over ``factor`` times as many models, from r."""
-    factor = _positive_number("factor", factor)
+    factor = check_positive("factor", factor)
     r = np.asarray(r, dtype=float)
     return factor * r / (1 + (factor - 1) * r)
 
@@ -466,7 +407,7 @@ def split_half(member, correct, *, score=feldman_scores, examples=None, n_splits
     t = member.shape[0]
     if t < 4:
         raise ValueError(f"split_half needs t >= 4 models, got {t}")
-    n_splits = _positive_int("n_splits", n_splits)
+    n_splits = check_int("n_splits", n_splits)
     check_seed("seed", seed)
     correct = torch.as_tensor(correct)
     cols = member.any(0) if examples is None else torch.as_tensor(examples)
@@ -513,6 +454,52 @@ def binomial_reliability(member, correct, examples=None) -> dict:
             "observed_var": float(observed)}
 
 
+def on_table(p: int, index, values) -> np.ndarray:
+    """Values of the pairs ``index`` (table indices; e.g. a training set's leverage) spread over
+    the whole p x p table: a (p*p,) float array, NaN at every other pair."""
+    index = np.asarray(index).ravel()
+    values = np.asarray(values, dtype=float).ravel()
+    if len(index) != len(values):
+        raise ValueError(f"values must have one entry per index ({len(index)}), got {len(values)}")
+    if len(index) and not (0 <= index.min() and index.max() < p * p):
+        raise ValueError(f"index must hold table indices in [0, {p * p}), got {index.min()}..{index.max()}")
+    out = np.full(p * p, np.nan)
+    out[index] = values
+    return out
+
+
+LOW_IPR = 0.3  # below it a neuron counts as memorizing (the book's low-IPR population)
+
+
+def run_scores(ensemble, result, run: int, given, *, first_fit, ridge, kernel, index,
+               never: float) -> dict:
+    """Every memorization score of chapter 8 for one full-data network, each a (p*p,) array:
+    the ensemble's (Feldman, density ratio, surprisal left out / trained on), the network's own
+    (its label reproduced, the step it first fitted each pair (``first_fit``; never fitted:
+    ``never``), the accuracy lost when its low-IPR neurons are pruned) and the leverage scores
+    of the linear (``ridge``) and kernel (``kernel``) models fitted on the pairs ``index``.
+
+    ``ensemble``: the subset models standing for network ``run`` of ``result`` (an Ensemble);
+    ``given``: the training labels as given, over the table."""
+    p = result.config.p
+    ipr = result.ipr()[run]
+    low = float((ipr < LOW_IPR).float().mean())  # the low-IPR (memorizing) share of this network
+    out = result.model.select([run])()[0]
+    surprisal = surprisal_scores(ensemble.member, ensemble.logp)
+    return {
+        "Feldman": feldman_scores(ensemble.member, ensemble.correct).score.to_numpy(),
+        "density ratio": density_ratio_scores(ensemble.member, ensemble.logp),
+        "surprisal, left out": surprisal["out"].to_numpy(),
+        "surprisal, trained on": surprisal["in"].to_numpy(),
+        "reproduced": (out.argmax(-1) == torch.as_tensor(given)).double().numpy(),
+        "time to fit": np.nan_to_num(np.asarray(first_fit, dtype=float), nan=never),
+        "pruning drop": pruning_drop(result.model, result.data, run, fractions=np.linspace(0, low, 6)),
+        "leverage (kernel)": on_table(p, index, kernel.leverage),
+        "LOO change (ridge)": on_table(p, index, ridge.loo_change),
+        "LOO change (kernel)": on_table(p, index, kernel.loo_change),
+    }
+
+
 def score_table(scores: dict, positives, examples) -> pd.DataFrame:
     """One row per score: its ROC AUC for ``positives`` over ``examples`` (bool masks (P,)),
     with the number of examples where it is defined."""
@@ -531,9 +518,9 @@ def ensemble_phases(ensemble: Ensemble) -> pd.Series:
     return ensemble.runs.phase.value_counts()
 
 
-__all__ = ["ENSEMBLE", "TEMPERATURE", "Ensemble", "FitRecorder", "binomial_reliability", "density_ratio_scores",
-           "ensemble_config", "ensemble_from_result", "ensemble_from_sweep", "ensemble_phases",
-           "ensemble_runs", "ensemble_sweep",
+__all__ = ["TEMPERATURE", "LOW_IPR", "on_table", "run_scores", "Ensemble", "FitRecorder", "binomial_reliability", "density_ratio_scores",
+           "ensemble_from_result", "ensemble_from_sweep", "ensemble_phases",
+           "ensemble_runs",
            "feldman_scores", "influence", "kernel_ridge_loo", "label_logprob", "one_hot_pairs",
            "pair_kernel", "parent_data", "pruning_drop", "ridge_loo", "roc_auc", "score_table",
            "spearman_brown", "split_half", "surprisal_scores"]

@@ -16,6 +16,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from .settings import ACTIVATION_NAMES, check_activation
+
 ACTIVATIONS = {
     "quadratic": lambda x: x * x,
     "relu": F.relu,
@@ -25,13 +27,10 @@ ACTIVATIONS = {
     "linear": lambda x: x,
 }
 
+assert tuple(ACTIVATIONS) == ACTIVATION_NAMES  # the settings' names, the functions here
+
 BN_EPS = 1e-5
 BN_MOMENTUM = 0.1
-
-
-def check_activation(activation) -> None:
-    if activation not in ACTIVATIONS:
-        raise ValueError(f"activation must be one of {tuple(ACTIVATIONS)}, got {activation!r}")
 
 
 def default_init_std(width: int) -> float:

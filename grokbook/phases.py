@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .data import check_fraction
+from .settings import check_fraction
 
 COEXISTENCE = "Coexistence"
 PARTIAL_INVERSION = "Partial Inversion"
@@ -61,3 +61,21 @@ def phase_code(name: str) -> int:
     if name not in OUTCOMES:
         raise ValueError(f"phase must be one of {OUTCOMES}, got {name!r}")
     return OUTCOMES.index(name)
+
+
+# ----------------------------------------------------------------------------- tables of runs
+def phase_grid(runs, value_col: str = "phase"):
+    """(alphas, xis, table) of one panel: ``table[i, j]`` is ``value_col`` at alpha_i, xi_j
+    (one run per cell; several seeds in a cell are refused -- pick one first)."""
+    if runs.duplicated(["alpha", "xi"]).any():
+        raise ValueError("runs must hold one run per (alpha, xi) cell; select one panel and seed")
+    alphas, xis = np.sort(runs.alpha.unique()), np.sort(runs.xi.unique())
+    table = runs.pivot(index="alpha", columns="xi", values=value_col).loc[alphas, xis]
+    return alphas, xis, table.to_numpy()
+
+
+def phase_counts(runs, by: str):
+    """How many cells of each panel fall in each phase: a (value x phase) table."""
+    counts = runs.groupby(by)["phase"].value_counts().unstack(fill_value=0)
+    shown = list(PHASES) + [o for o in OUTCOMES[len(PHASES):] if o in counts.columns]
+    return counts.reindex(columns=shown, fill_value=0)

@@ -8,7 +8,10 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
+from .data import mask_categories
 from .history import first_step, grokking_steps
+from .phases import phase_grid
+from .stats import binomial_pmf
 
 # One colour per metric, used in every chapter.
 COLORS = {
@@ -41,17 +44,6 @@ def curves(history, metrics=("train_acc", "test_acc"), run: int = 0, ax=None, lo
         ax.set_xscale("symlog", linthresh=10)
     if logy:
         ax.set_yscale("log")
-    ax.legend(frameon=False, fontsize="small")
-    return ax
-
-
-def ipr_histogram(iprs: dict, ax=None, bins=np.linspace(0, 1, 41)):
-    """Histograms of per-neuron IPR, one per entry of ``{name: values}``."""
-    ax = _ax(ax)
-    for name, values in iprs.items():
-        ax.hist(np.asarray(values).ravel(), bins=bins, alpha=0.6, label=name)
-    ax.set_xlabel("IPR")
-    ax.set_ylabel("neurons")
     ax.legend(frameon=False, fontsize="small")
     return ax
 
@@ -97,23 +89,13 @@ def task_tables(p: int, ops=("add", "subtract", "multiply", "divide"), axes=None
     return axes
 
 
-def mask_categories(runs, run: int = 0) -> np.ndarray:
-    """(p*p,) int: -1 no label, 0 test, 1 clean train, 2 corrupted but unchanged, 3 changed."""
-    cat = np.full(runs.p * runs.p, -1)
-    cat[runs.test[run].numpy()] = 0
-    cat[(runs.train[run] & ~runs.corrupted[run]).numpy()] = 1
-    cat[(runs.corrupted[run] & ~runs.changed[run]).numpy()] = 2
-    cat[runs.changed[run].numpy()] = 3
-    return cat
-
-
-def run_masks(runs, run: int = 0, ax=None):
+def run_masks(splits, run: int = 0, ax=None):
     """One run's split and corruption on the p x p grid, each kind of pair in its colour."""
     from matplotlib.colors import ListedColormap
     from matplotlib.patches import Patch
 
-    p = runs.p
-    cat = mask_categories(runs, run)
+    p = splits.p
+    cat = mask_categories(splits, run)  # grokbook.data
     ax = _ax(ax, figsize=(4.2, 5))
     ax.imshow(np.ma.masked_less(cat, 0).reshape(p, p), cmap=ListedColormap(MASK_COLORS),
               vmin=-0.5, vmax=3.5, interpolation="nearest")
@@ -127,21 +109,12 @@ def run_masks(runs, run: int = 0, ax=None):
     return ax
 
 
-def given_labels(runs, run: int = 0, ax=None, cmap="twilight"):
+def given_labels(splits, run: int = 0, ax=None, cmap="twilight"):
     """The training labels as given to the network (test pairs blank): corruption is the noise."""
-    p = runs.p
-    values = np.ma.masked_array(runs.labels[run].numpy(), mask=~runs.train[run].numpy())
+    p = splits.p
+    values = np.ma.masked_array(splits.labels[run].numpy(), mask=~splits.train[run].numpy())
     ax = _ax(ax, figsize=(3.5, 3.5))
     return _table_image(values, p, ax, "training labels as given", cmap)
-
-
-def binomial_pmf(n: int, q: float, k) -> np.ndarray:
-    """P(Binomial(n, q) = k) for an array of k (log-space, safe for large n)."""
-    from math import lgamma, log
-
-    k = np.asarray(k)
-    logc = np.array([lgamma(n + 1) - lgamma(j + 1) - lgamma(n - j + 1) for j in k.ravel()])
-    return np.exp(logc + k.ravel() * log(q) + (n - k.ravel()) * log(1 - q)).reshape(k.shape)
 
 
 def chance_correct_histogram(counts, n_corrupted: int, p: int, ax=None):
@@ -419,16 +392,6 @@ PHASE_COLORS = {"Coexistence": "#4c72b0", "Partial Inversion": "#8fd18a",
                 "Forgetting / Confusion": "#bbbbbb", "Diverged": "#000000"}
 
 
-def phase_grid(runs, value_col: str = "phase"):
-    """(alphas, xis, table) of one panel: ``table[i, j]`` is ``value_col`` at alpha_i, xi_j
-    (one run per cell; several seeds in a cell are refused -- pick one first)."""
-    if runs.duplicated(["alpha", "xi"]).any():
-        raise ValueError("runs must hold one run per (alpha, xi) cell; select one panel and seed")
-    alphas, xis = np.sort(runs.alpha.unique()), np.sort(runs.xi.unique())
-    table = runs.pivot(index="alpha", columns="xi", values=value_col).loc[alphas, xis]
-    return alphas, xis, table.to_numpy()
-
-
 def phase_diagram(runs, ax=None, title: str = "", mark=None, legend: bool = True):
     """One phase diagram: alpha (rows) against xi (columns), each cell coloured by its phase.
     ``mark=(alpha, xi)`` outlines one cell (the explorer's selection)."""
@@ -473,14 +436,6 @@ def phase_diagrams(runs, by: str, panels=None, axes=None, titles=None):
     return axes
 
 
-def phase_counts(runs, by: str):
-    """How many cells of each panel fall in each phase: a (value x phase) table."""
-    from .phases import OUTCOMES, PHASES
-    counts = runs.groupby(by)["phase"].value_counts().unstack(fill_value=0)
-    shown = list(PHASES) + [o for o in OUTCOMES[len(PHASES):] if o in counts.columns]
-    return counts.reindex(columns=shown, fill_value=0)
-
-
 def gamma_vs_ipr(ipr, gamma, ax=None, title: str = ""):
     """Each neuron's BatchNorm |gamma| against its IPR, with the Spearman rank correlation."""
     from .stats import spearman
@@ -494,15 +449,16 @@ def gamma_vs_ipr(ipr, gamma, ax=None, title: str = ""):
     return ax
 
 
-def sweep_cell(data, panel: str, alpha: float, xi: float, axes=None):
-    """One cell of a stored sweep, as the explorer shows it: the panel's phase diagram with the
-    cell outlined, that run's accuracies over training, its neurons' IPR.  Returns the axes."""
-    from .widgets import cell, panels
-    row = cell(data, panel, alpha, xi)
+def sweep_cell(data, panel, alpha: float, xi: float, axes=None):
+    """One cell of a stored sweep, as the explorer shows it: the panel's (a ``Panel`` or its label)
+    phase diagram with the cell outlined, that run's accuracies over training, its neurons' IPR.
+    Returns the axes."""
+    panel = data.panel(panel) if isinstance(panel, str) else panel
+    row = data.cell(alpha, xi, panel=panel)
     if axes is None:
         _, axes = plt.subplots(1, 3, figsize=(13, 3.3), constrained_layout=True,
                                gridspec_kw={"width_ratios": [1.0, 1.25, 1.0]})
-    phase_diagram(panels(data)[panel], ax=axes[0], title=panel, mark=(row.alpha, row.xi),
+    phase_diagram(data.panels()[panel], ax=axes[0], title=panel.label, mark=(row.alpha, row.xi),
                   legend=False)
     curves(data.history, STAGE_METRICS, run=int(row.run), ax=axes[1], logx=True)
     axes[1].set_ylim(-0.02, 1.02)

@@ -1,5 +1,5 @@
-"""Two budgets, one code path: ``quick`` for tests and CI on a 2-core CPU,
-``full`` for readers (the paper's sizes).
+"""Every size of every profile, in one place: ``quick`` for tests and CI on a 2-core CPU,
+``full`` for the paper's sizes.  Every ``Config`` of the package is built by ``config`` here.
 
 The quick sizes were chosen by measurement, not by shrinking everything:
 p = 53, N = 300, alpha = 0.7, xi = 0.25, 1500 full-batch steps still shows all
@@ -10,19 +10,72 @@ Inversion is a narrow band there (train accuracy in [0.80, 0.90)): wd 5 ends at
 uses 5.5, the middle of the band.  Smaller p (31, 41) at these alpha, xi mostly
 memorizes without generalizing.
 
-A chapter picks its profile from the environment variable GROKBOOK_PROFILE
+The quick phase diagrams are 3 x 3 cells (alpha 0.4 / 0.65 / 0.9 x xi 0.1 / 0.3 / 0.5) where the
+quick network shows Coexistence, Memorization and the inversions; the full ones the paper's
+17 x 17.  The memorization ensemble (chapter 8): ``ensemble_t`` models per weight decay, each on
+a random fraction ``ensemble_subset`` of one corrupted training set, trained for
+``ensemble_steps``.  The quick ensemble was measured on a 2-core CPU: every phase of the quick
+profile is reached by step ~300, so 400 steps and 12 models per weight decay keep the chapter
+within its CI budget; at 400 steps the profile's 5.5 ends at train 0.896, a hair under the 0.9
+boundary, so the quick ensemble uses 6, the middle of the Partial band (train 0.849; 6.5 gives
+0.812, 7 is Full Inversion).
+
+A chapter and the command line pick the profile from the environment variable GROKBOOK_PROFILE
 (``quick`` or ``full``; default ``full``).
 """
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+
+import numpy as np
+
+
+def axis(lo: float, hi: float, n: int) -> tuple:
+    """n evenly spaced values from lo to hi, rounded to 4 decimals (a phase diagram's axis)."""
+    return tuple(round(float(v), 4) for v in np.linspace(lo, hi, n))
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """One profile's sizes.  The first seven are the default experiment's (a chapter's ``P``)."""
+
+    p: int
+    width: int
+    steps: int
+    alpha: float
+    xi: float
+    weight_decays: tuple  # the four outcomes: Coexistence, Partial, Full Inversion, Forgetting
+    # phase diagrams
+    alphas: tuple
+    xis: tuple
+    dropouts: tuple
+    batch_sizes: tuple
+    # the memorization ensemble
+    ensemble_t: int
+    ensemble_subset: float
+    ensemble_steps: int
+    ensemble_weight_decays: tuple  # Coexistence, Partial and Full Inversion of the full-data network
+
 
 PROFILES = {
-    # weight_decays: the four outcomes (Coexistence, Partial, Full Inversion, Forgetting)
-    "full": dict(p=97, width=500, steps=2000, alpha=0.5, xi=0.35, weight_decays=(0, 5, 15, 20)),
-    "quick": dict(p=53, width=300, steps=1500, alpha=0.7, xi=0.25, weight_decays=(0, 5.5, 15, 20)),
+    "full": Sizes(p=97, width=500, steps=2000, alpha=0.5, xi=0.35, weight_decays=(0, 5, 15, 20),
+                  alphas=axis(0.1, 0.9, 17), xis=axis(0.0, 0.8, 17),
+                  dropouts=(0.0, 0.3, 0.6, 0.9), batch_sizes=(8, 32, 64, 256),
+                  ensemble_t=64, ensemble_subset=0.7, ensemble_steps=2000,
+                  ensemble_weight_decays=(0.0, 5.0, 15.0)),
+    "quick": Sizes(p=53, width=300, steps=1500, alpha=0.7, xi=0.25, weight_decays=(0, 5.5, 15, 20),
+                   alphas=(0.4, 0.65, 0.9), xis=(0.1, 0.3, 0.5),
+                   dropouts=(0.0, 0.3, 0.6), batch_sizes=(32, 128),
+                   ensemble_t=12, ensemble_subset=0.7, ensemble_steps=400,
+                   ensemble_weight_decays=(0.0, 6.0, 15.0)),
 }
+LOGS_PER_RUN = 40  # a history of about 40 points per run, whatever its length
+
+
+def log_interval(steps: int) -> int:
+    """Steps between two logged points of a run of ``steps`` steps (about LOGS_PER_RUN points)."""
+    return max(1, steps // LOGS_PER_RUN)
 
 
 def profile_name(name: str | None = None) -> str:
@@ -33,42 +86,51 @@ def profile_name(name: str | None = None) -> str:
     return name
 
 
+def sizes(name: str | None = None) -> Sizes:
+    """A profile's sizes (frozen)."""
+    return PROFILES[profile_name(name)]
+
+
 def profile(name: str | None = None) -> dict:
     """The sizes of a profile, as a dict (a copy: change it freely)."""
-    return dict(PROFILES[profile_name(name)])
+    s = sizes(name)
+    return {f.name: getattr(s, f.name) for f in fields(s)}
+
+
+def config(name: str | None = None, *, steps: int | None = None, **overrides):
+    """The ``grokbook.Config`` of a profile: its p, width and ``steps`` (default: the profile's),
+    logged every ``log_interval(steps)`` steps; ``overrides`` (batch_size, batchnorm, log_every,
+    ...) win.  The one place a Config is made from a profile."""
+    from .settings import Config
+    s = sizes(name)
+    steps = s.steps if steps is None else steps
+    kw = dict(p=s.p, width=s.width, steps=steps, log_every=log_interval(steps))
+    kw.update(overrides)
+    return Config(**kw)
 
 
 @dataclass(frozen=True)
-class Profile:
-    """A chapter's sizes and device; ``config()`` turns them into a training Config."""
+class Profile(Sizes):
+    """A chapter's sizes and device (``setup``); ``config()`` turns them into a training Config."""
 
-    name: str
-    p: int
-    width: int
-    steps: int
-    alpha: float
-    xi: float
-    weight_decays: tuple
-    device: str
+    name: str = "full"
+    device: str = "cpu"
 
     def config(self, **overrides):
         """A ``grokbook.Config`` with this profile's p, width and steps (overrides win)."""
-        from .train import Config
-        kw = dict(p=self.p, width=self.width, steps=self.steps)
-        kw.update(overrides)
-        return Config(**kw)
+        return config(self.name, **overrides)
 
 
 def setup(name: str | None = None, device: str = "auto", quiet: bool = False) -> Profile:
     """The profile cell of every chapter: pick the sizes and the device, say which."""
     import torch
 
-    from . import __version__
-    from .train import resolve_device
+    from .settings import resolve_device
+    from .version import __version__
 
     name = profile_name(name)
     dev = str(resolve_device(device))
-    prof = Profile(name=name, device=dev, **PROFILES[name])
+    prof = Profile(name=name, device=dev, **profile(name))
     if not quiet:
         gpu = f" ({torch.cuda.get_device_name()})" if dev.startswith("cuda") else ""
         print(f"grokbook {__version__} | profile {name}: p={prof.p}, N={prof.width}, "

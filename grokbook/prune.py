@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .data import check_fraction, check_seed
+from .settings import check_fraction, check_seed
 from .fourier import model_ipr
 from .models import BatchedMLP
 from .train import evaluate

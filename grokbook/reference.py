@@ -14,7 +14,8 @@ import torch.nn.functional as F
 
 from .data import pair_inputs, split_and_corrupt, task_table
 from .models import ACTIVATIONS, BN_MOMENTUM, BN_EPS, init_weights
-from .train import Config, Run, minibatch_index
+from .cpu import minibatch_index
+from .settings import Config, Run
 
 
 class ReferenceMLP(nn.Module):

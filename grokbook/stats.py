@@ -32,3 +32,12 @@ def spearman(x, y) -> float:
     if den == 0:
         raise ValueError("spearman is undefined when x or y is constant")
     return float((rx * ry).sum() / den)
+
+
+def binomial_pmf(n: int, q: float, k) -> np.ndarray:
+    """P(Binomial(n, q) = k) for an array of k (log-space, safe for large n)."""
+    from math import lgamma, log
+
+    k = np.asarray(k)
+    logc = np.array([lgamma(n + 1) - lgamma(j + 1) - lgamma(n - j + 1) for j in k.ravel()])
+    return np.exp(logc + k.ravel() * log(q) + (n - k.ravel()) * log(1 - q)).reshape(k.shape)

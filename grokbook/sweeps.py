@@ -29,8 +29,6 @@ import shutil
 import subprocess
 import time
 import warnings
-import zipfile
-import zlib
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -39,8 +37,10 @@ import pandas as pd
 import torch
 
 from .phases import phases
-from .profiles import profile_name
-from .train import Config, grid, train
+from .profiles import config as config_of
+from .profiles import profile_name, sizes
+from .settings import Config, grid, resolve_device
+from .train import train
 
 ROOT = Path(__file__).resolve().parents[1]
 FORMAT = 2  # bump when the stored layout changes (2: the digest covers the provenance too)
@@ -93,77 +93,67 @@ class Sweep:
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def _axis(lo, hi, n):
-    return [round(float(v), 4) for v in np.linspace(lo, hi, n)]
-
-
-# The quick grids were chosen by measurement on a 2-core CPU: 3 x 3 cells where the quick
-# profile's network (p = 53, N = 300) shows Coexistence, Memorization and the inversions.
-QUICK_ALPHAS, QUICK_XIS = (0.4, 0.65, 0.9), (0.1, 0.3, 0.5)
-
-
-def _sizes(profile: str):
-    """Sizes and the alpha x xi grid per profile: the paper's 17 x 17 in full, 3 x 3 quick."""
-    from .profiles import PROFILES
-    sizes = PROFILES[profile]
-    if profile == "full":
-        return sizes, _axis(0.1, 0.9, 17), _axis(0.0, 0.8, 17)
-    return sizes, list(QUICK_ALPHAS), list(QUICK_XIS)
-
-
 def _phase_diagram(name, profile, knob, values, description, **config):
-    sizes, alphas, xis = _sizes(profile)
-    cfg = Config(p=sizes["p"], width=sizes["width"], steps=sizes["steps"],
-                 log_every=max(1, sizes["steps"] // 40), **config)
-    runs = tuple(grid(alpha=alphas, xi=xis, **{knob: list(values)}))
+    s = sizes(profile)
+    cfg = config_of(profile, **config)
+    runs = tuple(grid(alpha=list(s.alphas), xi=list(s.xis), **{knob: list(values)}))
     return Sweep(name, profile, (Part(f"{knob} sweep", cfg, runs),),
                  history_every=cfg.log_every, description=description)
 
 
 def _weight_decay_diagram(profile):
-    from .profiles import PROFILES
     return _phase_diagram(
-        "weight_decay_phase_diagram", profile, "wd", PROFILES[profile]["weight_decays"],
+        "weight_decay_phase_diagram", profile, "wd", sizes(profile).weight_decays,
         "phase diagram over alpha x xi for the profile's four weight decays (paper Fig. 3: "
         "0 / 5 / 15 / 20)")
 
 
 def _dropout_diagram(profile):
-    values = (0.0, 0.3, 0.6, 0.9) if profile == "full" else (0.0, 0.3, 0.6)
     return _phase_diagram(
-        "dropout_phase_diagram", profile, "dropout", values,
+        "dropout_phase_diagram", profile, "dropout", sizes(profile).dropouts,
         "phase diagram over alpha x xi for dropout on the pre-activation (paper: 0 / 0.3 / 0.6 "
         "/ 0.9)")
 
 
 def _batchnorm_diagram(profile):
-    sizes, alphas, xis = _sizes(profile)
-    batches = (8, 32, 64, 256) if profile == "full" else (32, 128)
-    steps = sizes["steps"]
+    s = sizes(profile)
     parts = []
-    for b in batches:
+    for b in s.batch_sizes:
         for bn in (True, False):
-            cfg = Config(p=sizes["p"], width=sizes["width"], steps=steps, batch_size=b,
-                         batchnorm=bn, log_every=max(1, steps // 40))
+            cfg = config_of(profile, batch_size=b, batchnorm=bn)
             parts.append(Part(f"batch {b}, {'BatchNorm' if bn else 'no BatchNorm'}", cfg,
-                              tuple(grid(alpha=alphas, xi=xis))))
+                              tuple(grid(alpha=list(s.alphas), xi=list(s.xis)))))
     return Sweep("batchnorm_phase_diagram", profile, tuple(parts),
-                 history_every=max(1, steps // 40),
+                 history_every=parts[0].config.log_every,
                  description="phase diagram over alpha x xi with BatchNorm after phi, per "
                              "minibatch size, beside the same minibatches without BatchNorm")
 
 
+def ensemble_config(profile: str | None = None) -> Config:
+    """The ``Config`` of the memorization ensemble and of chapter 8's full-data networks."""
+    return config_of(profile, steps=sizes(profile).ensemble_steps)
+
+
 def _memorization_ensemble(profile):
-    """Chapter 8: t models per phase, each on a random subset of one corrupted training set."""
-    from .memorization import ensemble_sweep
-    return ensemble_sweep(profile)
+    """Chapter 8: for each of the profile's ensemble weight decays (Coexistence, Partial and Full
+    Inversion of the full-data network), ``ensemble_t`` models, each on a random subset of one
+    corrupted training set, with per-example records stored (``Sweep.per_example``)."""
+    from .memorization import ensemble_runs
+    s, cfg = sizes(profile), ensemble_config(profile)
+    parts = tuple(Part(f"wd {float(wd)}", cfg, tuple(ensemble_runs(
+        s.ensemble_t, alpha=s.alpha, xi=s.xi, wd=float(wd), subset=s.ensemble_subset)))
+        for wd in s.ensemble_weight_decays)
+    return Sweep("memorization_ensemble", profile, parts, history_every=cfg.log_every,
+                 description=f"{s.ensemble_t} models per weight decay, each trained on a random "
+                             f"{s.ensemble_subset:.0%} of one corrupted training set (chapter 8)",
+                 per_example=True)
 
 
 SWEEPS = {
     "weight_decay_phase_diagram": _weight_decay_diagram,
     "dropout_phase_diagram": _dropout_diagram,
     "batchnorm_phase_diagram": _batchnorm_diagram,
-    "memorization_ensemble": lambda prof: _memorization_ensemble(prof),
+    "memorization_ensemble": _memorization_ensemble,
 }
 
 
@@ -175,6 +165,17 @@ def sweep(name: str, profile: str | None = None) -> Sweep:
 
 
 # ----------------------------------------------------------------------------- results
+@dataclass(frozen=True)
+class Panel:
+    """One phase diagram of a stored sweep: its part, the setting it fixes (``knob``: wd,
+    dropout or lr; None if the part varies none) at ``value``, and a label for titles."""
+
+    part: int
+    knob: str | None
+    value: float | None
+    label: str
+
+
 @dataclass
 class SweepData:
     """A stored sweep: ``runs`` (one row per run, with its part), ``history`` (thinned),
@@ -186,6 +187,93 @@ class SweepData:
     gamma: np.ndarray | None
     provenance: dict
     per_example: dict | None = None  # Sweep.per_example: "pred", "logp", "member", each (K, P)
+
+    # ------------------------------------------------------------------ views of the runs
+    KNOBS = ("wd", "dropout", "lr")  # per-run settings a sweep's panels may vary
+
+    @property
+    def parts(self) -> list:
+        """The sweep's parts as stored: [{"label": ..., "config": {...}, "runs": [...]}, ...]."""
+        return self.provenance["definition"]["parts"]
+
+    def panels(self) -> dict:
+        """``{Panel: runs}``: one panel per part and value of the setting the sweep varies (wd,
+        dropout or lr), in the order the sweep defines them; each a phase diagram's runs."""
+        runs = self.runs
+        knobs = [k for k in self.KNOBS if runs[k].nunique() > 1]
+        if len(knobs) > 1:
+            raise ValueError(f"a panel varies one setting, this sweep varies {knobs}")
+        out = {}
+        for key, group in runs.groupby(["part", *knobs], sort=True):
+            part, *value = key if isinstance(key, tuple) else (key,)
+            knob = knobs[0] if knobs else None
+            value = float(value[0]) if value else None
+            names = (([self.parts[part]["label"]] if len(self.parts) > 1 or not knobs else [])
+                     + ([f"{knob} = {value:g}"] if knobs else []))
+            out[Panel(int(part), knob, value, ", ".join(names))] = group
+        return out
+
+    def panel(self, label: str) -> "Panel":
+        """The panel whose label (e.g. 'wd = 15', 'batch 64, BatchNorm') is ``label``."""
+        found = [k for k in self.panels() if k.label == label]
+        if not found:
+            raise ValueError(f"panel must be one of {[k.label for k in self.panels()]}, got {label!r}")
+        return found[0]
+
+    def panel_runs(self) -> pd.DataFrame:
+        """``runs`` with a ``panel`` column (each run's panel label), for faceted figures."""
+        labels = pd.Series(index=self.runs.index, dtype=object)
+        for k, group in self.panels().items():
+            labels[group.index] = k.label
+        return self.runs.assign(panel=labels)
+
+    def select(self, **settings) -> pd.DataFrame:
+        """The runs with the given settings, in grid order (alpha, then xi), renumbered from 0.
+
+        Per-run settings (``wd=15``, ``dropout=0.3``, ``alpha=0.65``) select runs; the parts'
+        Config fields (``batch_size=64``, ``batchnorm=True``) select parts."""
+        from .settings import RUN_FIELDS
+        runs = self.runs
+        for name, value in settings.items():
+            if name in RUN_FIELDS:
+                runs = runs[np.isclose(runs[name].astype(float), float(value))]
+            elif all(name in part["config"] for part in self.parts):
+                keep = [i for i, part in enumerate(self.parts) if part["config"][name] == value]
+                runs = runs[runs.part.isin(keep)]
+            else:
+                raise ValueError(f"{name} is neither a run setting {RUN_FIELDS} nor a field of "
+                                 "this sweep's Config")
+        if runs.empty:
+            raise ValueError(f"no run of sweep {self.provenance['definition']['name']!r} has "
+                             f"{settings}")
+        return runs.sort_values(["part", "alpha", "xi"], kind="stable").reset_index(drop=True)
+
+    def cell(self, alpha: float, xi: float, panel: "Panel | str | None" = None, **settings) -> pd.Series:
+        """The run at (alpha, xi) of one panel (a ``Panel``, its label, or ``settings`` as in
+        ``select``: ``cell(0.65, 0.3, wd=15)``, ``cell(0.65, 0.3, batch_size=64, batchnorm=True)``)."""
+        if panel is not None:
+            panel = self.panel(panel) if isinstance(panel, str) else panel
+            runs = self.panels()[panel]
+        else:
+            runs = self.select(**settings)
+        hit = runs[np.isclose(runs.alpha, alpha) & np.isclose(runs.xi, xi)]
+        if len(hit) != 1:
+            what = "is not a cell of the grid" if hit.empty else "is not one cell: name the panel"
+            raise ValueError(f"(alpha, xi) = ({alpha}, {xi}) {what}: alpha in "
+                             f"{sorted(runs.alpha.unique())}, xi in {sorted(runs.xi.unique())}")
+        return hit.iloc[0]
+
+    def cell_ipr(self, alpha: float, xi: float, panel=None, **settings) -> np.ndarray:
+        """The IPR of every neuron (float) of the run ``cell(alpha, xi, panel, **settings)``."""
+        return self.ipr[int(self.cell(alpha, xi, panel, **settings).run)].astype(float)
+
+    @staticmethod
+    def summary(row: pd.Series) -> str:
+        """One line on a run (a row of ``runs``): its settings, accuracies and phase."""
+        return (f"α = {row.alpha:g}, ξ = {row.xi:g}, wd = {row.wd:g}, dropout = {row.dropout:g}: "
+                f"train {row.train_acc:.1%}, test {row.test_acc:.1%}, corrupted memorized "
+                f"{row.corrupt_acc:.1%}, corrupted with true label {row.corrupt_true_acc:.1%} "
+                f"→ {row.phase}")
 
     def describe(self) -> str:
         """Where this result came from, in one line (name, profile, runs, device, time)."""
@@ -293,10 +381,10 @@ def _per_example_arrays(result, group: int = 16):
     """Sweep.per_example: each run's predicted label of every pair (int16), the log-probability of
     the pair's given label in the run's full training set (float16; see
     grokbook.memorization.label_logprob) and the pairs the run trained on (bool), each (K, P)."""
-    from .data import make_runs
+    from .data import make_splits
     from .memorization import label_logprob
     df, cfg = result.runs, result.config
-    given = make_runs(cfg.p, cfg.op, [float(a) for a in df.alpha], [float(x) for x in df.xi],
+    given = make_splits(cfg.p, cfg.op, [float(a) for a in df.alpha], [float(x) for x in df.xi],
                       [int(s) for s in df.data_seed]).labels  # subsets left out: the full set
     model = result.model.eval()
     pred, logp = [], []
@@ -320,7 +408,7 @@ def _git_commit():
 
 
 def _provenance(s: Sweep, device, seconds):
-    from . import __version__
+    from .version import __version__
     dev = str(device)
     if dev.startswith("cuda"):
         dev += f" ({torch.cuda.get_device_name()})"
@@ -390,7 +478,6 @@ def run_sweep(name_or_sweep, profile: str | None = None, *, device="auto", direc
     ``max_chunks`` stops after that many newly trained chunks (for tests of resuming:
     the effect is the same as an interruption).
     """
-    from .train import resolve_device
     s = name_or_sweep if isinstance(name_or_sweep, Sweep) else sweep(name_or_sweep, profile)
     device = resolve_device(device)
     if workers is None:
@@ -495,7 +582,8 @@ def _run_in_workers(s, todo, device, workers, progress, train_kw):
 
 def load_sweep(name_or_sweep, profile: str | None = None, *, directory=None) -> SweepData:
     """Read a stored sweep; CacheError if it is missing, stale or damaged."""
-    from . import __version__
+    from . import version
+    __version__ = version.__version__  # read now (a test changes it)
     s = name_or_sweep if isinstance(name_or_sweep, Sweep) else sweep(name_or_sweep, profile)
     path = cache_path(s, directory)
     if not path.exists():
@@ -550,6 +638,6 @@ def get_sweep(name: str, profile: str | None = None, *, recompute: bool = False,
     return load_sweep(s, directory=directory)
 
 
-__all__ = ["SWEEPS", "Sweep", "Part", "SweepData", "CacheError", "StaleResultWarning",
+__all__ = ["SWEEPS", "Sweep", "Part", "SweepData", "Panel", "ensemble_config", "CacheError", "StaleResultWarning",
            "engine_digest", "sweep", "run_sweep",
            "load_sweep", "get_sweep", "cache_path"]

@@ -21,11 +21,10 @@ over each run's training pairs per epoch (``grokbook.cpu.MinibatchSampler``) on 
 """
 from __future__ import annotations
 
-import itertools
 import math
 import time
 import warnings
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
@@ -33,150 +32,18 @@ import torch
 import torch.nn.functional as F
 
 from . import cpu
-from .cpu import MinibatchSampler, minibatch_index
-from .data import Runs, as_number, check_fraction, check_seed, check_task, is_integer, make_runs
+from .cpu import MinibatchSampler
+from .data import Splits, make_splits
 from .fourier import model_ipr
-from .models import BatchedMLP, check_activation
+from .models import BatchedMLP
+from .settings import Config, Run, is_number, resolve_device
 from .phases import phases
 
-LOSSES = ("mse", "cross_entropy")
 # name -> torch.set_float32_matmul_precision; "bf16" also runs the training step's products in bfloat16
 PRECISIONS = {"highest": "highest", "tf32": "high", "bf16": "highest"}
 KERNELS = ("eager", "triton")  # "triton": the fused kernels of grokbook.kernels (GPU)
 METRICS = ("loss", "test_loss", "train_acc", "test_acc", "corrupt_acc", "corrupt_true_acc",
            "clean_acc", "mean_ipr", "weight_norm", "finite")  # finite: 1 if weights and outputs are
-
-
-def _positive_int(name, value):
-    if not is_integer(value) or value < 1:
-        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-
-
-def _number(value) -> bool:
-    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
-
-
-@dataclass(frozen=True)
-class Config:
-    """What all runs of a sweep share: the task, the architecture, the schedule."""
-
-    p: int = 97
-    op: str = "add"
-    width: int = 500
-    activation: str = "quadratic"
-    batchnorm: bool = False
-    batch_size: int | None = None  # None: full batch
-    steps: int = 2000
-    loss: str = "mse"
-    init_std: float | None = None  # None: the paper's (16 N)^(-1/3)
-    betas: tuple = (0.9, 0.98)
-    eps: float = 1e-8
-    log_every: int = 20
-
-    def __post_init__(self):
-        check_task(self.p, self.op)
-        _positive_int("width", self.width)
-        check_activation(self.activation)
-        if not isinstance(self.batchnorm, (bool, np.bool_)):
-            raise ValueError(f"batchnorm must be True or False, got {self.batchnorm!r}")
-        if self.batch_size is not None:
-            _positive_int("batch_size", self.batch_size)
-        _positive_int("steps", self.steps)
-        if self.loss not in LOSSES:
-            raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
-        if self.init_std is not None:
-            std = as_number("init_std", self.init_std)
-            if not (std > 0 and math.isfinite(std)):
-                raise ValueError(f"init_std must be a positive finite number, got {self.init_std!r}")
-        if not (isinstance(self.betas, (tuple, list)) and len(self.betas) == 2
-                and all(_number(b) for b in self.betas)):
-            raise ValueError(f"betas must be a pair of numbers in [0, 1), got {self.betas!r}")
-        b1, b2 = self.betas
-        if not (0 <= b1 < 1 and 0 <= b2 < 1):
-            raise ValueError(f"betas must each lie in [0, 1), got {self.betas}")
-        eps = as_number("eps", self.eps)
-        if not (eps > 0 and math.isfinite(eps)):
-            raise ValueError(f"eps must be a positive finite number, got {self.eps!r}")
-        _positive_int("log_every", self.log_every)
-        # plain Python values: the same definition (and cache key) however they were given
-        for name in ("p", "width", "steps", "log_every") + (("batch_size",) * (self.batch_size is not None)):
-            object.__setattr__(self, name, int(getattr(self, name)))
-        object.__setattr__(self, "batchnorm", bool(self.batchnorm))
-        object.__setattr__(self, "betas", (float(b1), float(b2)))
-        object.__setattr__(self, "eps", eps)
-        if self.init_std is not None:
-            object.__setattr__(self, "init_std", std)
-
-
-@dataclass(frozen=True)
-class Run:
-    """One run's own settings."""
-
-    alpha: float = 0.5
-    xi: float = 0.35
-    lr: float = 0.01
-    wd: float = 0.0
-    dropout: float = 0.0  # on a CPU realised as round((1 - dropout) 2^16) / 2^16 kept (grokbook.cpu)
-    data_seed: int = 0
-    model_seed: int = 0
-    subset: float = 1.0  # < 1: train on this random fraction of the run's training set
-    subset_seed: int = 0  # which fraction (see grokbook.data.split_and_corrupt)
-
-    def __post_init__(self):
-        def number(name, ok, allowed):
-            value = as_number(name, getattr(self, name))
-            if not ok(value):
-                raise ValueError(f"{name} must {allowed}, got {getattr(self, name)!r}")
-            object.__setattr__(self, name, value)  # a plain float, however it was given
-
-        for name, closed in (("alpha", False), ("xi", True), ("subset", True)):
-            object.__setattr__(self, name, check_fraction(name, getattr(self, name), closed=closed))
-        number("lr", lambda v: 0 < v < math.inf, "be a positive finite number")
-        number("wd", lambda v: 0 <= v < math.inf, "be a finite number >= 0")
-        number("dropout", lambda v: 0 <= v < 1, "lie in [0, 1)")
-        if self.subset == 0:
-            raise ValueError("subset must lie in (0, 1], got 0.0")
-        for name in ("data_seed", "model_seed", "subset_seed"):
-            object.__setattr__(self, name, check_seed(name, getattr(self, name)))
-
-
-RUN_FIELDS = tuple(f.name for f in fields(Run))
-
-
-def grid(**values) -> list[Run]:
-    """The Cartesian product of the given per-run settings, e.g. ``grid(wd=[0, 5, 15, 20])``.
-
-    ``seed=[...]`` sets data_seed and model_seed together.  Unnamed settings keep
-    the defaults of ``Run`` (the paper's alpha 0.5, xi 0.35, lr 0.01).
-    """
-    if "seed" in values:
-        if "data_seed" in values or "model_seed" in values:
-            raise ValueError("give either seed or data_seed/model_seed, not both")
-        seeds = values.pop("seed")
-        values["_seed"] = seeds
-    for name in values:
-        if name not in RUN_FIELDS and name != "_seed":
-            raise ValueError(f"unknown run setting {name!r}; choose from {RUN_FIELDS + ('seed',)}")
-    names = list(values)
-    lists = [list(v) if isinstance(v, (list, tuple, range, np.ndarray)) else [v] for v in values.values()]
-    for name, vals in zip(names, lists):
-        if len(vals) == 0:
-            raise ValueError(f"{name.lstrip('_')} needs at least one value")
-        plain = [v.item() if isinstance(v, (np.generic, torch.Tensor)) else v for v in vals]
-        repeated = sorted({repr(v) for i, v in enumerate(plain)
-                           if any(v == w and type(v) is not bool for w in plain[:i])})
-        if repeated:
-            raise ValueError(f"{name.lstrip('_')} lists {', '.join(repeated)} more than once: every "
-                             "run would be trained twice with the same numbers")
-    runs = []
-    for combo in itertools.product(*lists):
-        kw = dict(zip(names, combo))
-        if "_seed" in kw:
-            s = kw.pop("_seed")
-            kw["data_seed"] = kw["model_seed"] = s
-        kw = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in kw.items()}
-        runs.append(Run(**kw))
-    return runs
 
 
 # ----------------------------------------------------------------------------- optimizer
@@ -252,7 +119,7 @@ def _masked_mean(values, mask):
 
 
 @torch.no_grad()
-def evaluate(model: BatchedMLP, data: Runs, *, loss: str = "mse", neuron_mask=None) -> dict:
+def evaluate(model: BatchedMLP, data: Splits, *, loss: str = "mse", neuron_mask=None) -> dict:
     """Eval-mode metrics of K runs on the whole table, each a (K,) tensor.
 
     train_acc is against the labels as given; test_acc against the truth;
@@ -305,7 +172,7 @@ class SweepResult:
     runs: pd.DataFrame
     history: pd.DataFrame
     model: BatchedMLP | None
-    data: Runs
+    data: Splits
     seconds: float
     device: str
 
@@ -314,20 +181,6 @@ class SweepResult:
         if self.model is None:
             raise ValueError("this result kept no model (keep_model=False)")
         return model_ipr(self.model)
-
-
-def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}") from None
-    if device.type not in ("cpu", "cuda"):
-        raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}")
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' was asked for but no CUDA GPU is available")
-    return device
 
 
 def bytes_per_run(config: Config, dtype=torch.float32, kernel: str = "eager") -> int:
@@ -350,7 +203,7 @@ def chunk_size(config: Config, device: torch.device, max_memory_gb: float | None
     if max_memory_gb is None:
         budget = 0.7 * torch.cuda.mem_get_info(device)[0] if device.type == "cuda" else 4 * 2**30
     else:
-        if not (_number(max_memory_gb) and 0 < max_memory_gb < math.inf):
+        if not (is_number(max_memory_gb) and 0 < max_memory_gb < math.inf):
             raise ValueError(f"max_memory_gb must be a positive number, got {max_memory_gb!r}")
         budget = max_memory_gb * 2**30
         one = bytes_per_run(config, dtype, kernel)
@@ -430,7 +283,7 @@ def train(runs, config: Config = Config(), *, device="auto", dtype=torch.float32
         first_seen[r] = i
     device = resolve_device(device)
     check_fits(config, device, dtype, kernel)
-    data = make_runs(config.p, config.op, [r.alpha for r in runs], [r.xi for r in runs],
+    data = make_splits(config.p, config.op, [r.alpha for r in runs], [r.xi for r in runs],
                      [r.data_seed for r in runs], [r.subset for r in runs],
                      [r.subset_seed for r in runs])
     if on_log is not None and not callable(on_log):
@@ -510,7 +363,7 @@ def _check_triton(runs, config: Config, device, dtype, compile):
     check_supported(device)
 
 
-def _train_chunk(runs, data: Runs, config: Config, device, dtype, bar, compile=False,
+def _train_chunk(runs, data: Splits, config: Config, device, dtype, bar, compile=False,
                  on_log=None, first_run=0, kernel="eager", precision="highest"):
     data = data.to(device)
     model_seeds = [r.model_seed for r in runs]
@@ -606,7 +459,7 @@ def _history_frame(histories, n_logs) -> pd.DataFrame:
     return pd.concat(frames).sort_values(["run", "step"], kind="stable").reset_index(drop=True)
 
 
-def _runs_frame(runs, data: Runs, history: pd.DataFrame, config: Config) -> pd.DataFrame:
+def _runs_frame(runs, data: Splits, history: pd.DataFrame, config: Config) -> pd.DataFrame:
     df = pd.DataFrame([asdict(r) for r in runs])
     df.insert(0, "run", np.arange(len(runs)))
     df["n_train"] = data.train.sum(1).numpy()

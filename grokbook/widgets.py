@@ -11,7 +11,6 @@ Only core widgets are used, so ipywidgets 7 (Colab) and 8 both work.
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
 from . import plots
 
@@ -24,44 +23,7 @@ def _ipywidgets():
     return ipywidgets
 
 
-# ----------------------------------------------------------------------------- sweep panels
-def panels(data) -> dict:
-    """The panels of a stored sweep (``grokbook.get_sweep``): ``{label: runs}``, one per part and
-    regularizer value, in the order the sweep defines them.  A label reads e.g. 'wd = 15' or
-    'batch 64, BatchNorm'."""
-    runs = data.runs
-    parts = data.provenance["definition"]["parts"]
-    knobs = [k for k in ("wd", "dropout", "lr") if runs[k].nunique() > 1]
-    out = {}
-    for (part, *values), group in runs.groupby(["part", *knobs], sort=True):
-        names = (([parts[part]["label"]] if len(parts) > 1 else [])
-                 + [f"{k} = {v:g}" for k, v in zip(knobs, values)])
-        out[", ".join(names) or parts[part]["label"]] = group
-    return out
-
-
-def cell(data, panel: str, alpha: float, xi: float) -> pd.Series:
-    """The run of one cell of a panel (its row of ``data.runs``)."""
-    table = panels(data)
-    if panel not in table:
-        raise ValueError(f"panel must be one of {list(table)}, got {panel!r}")
-    runs = table[panel]
-    hit = runs[np.isclose(runs.alpha, alpha) & np.isclose(runs.xi, xi)]
-    if hit.empty:
-        raise ValueError(f"(alpha, xi) must be a cell of the grid: alpha in "
-                         f"{sorted(runs.alpha.unique())}, xi in {sorted(runs.xi.unique())}; "
-                         f"got ({alpha}, {xi})")
-    return hit.iloc[0]
-
-
-def summary(row: pd.Series) -> str:
-    """One line on a run: its settings, accuracies and phase."""
-    return (f"α = {row.alpha:g}, ξ = {row.xi:g}, wd = {row.wd:g}, dropout = {row.dropout:g}: "
-            f"train {row.train_acc:.1%}, test {row.test_acc:.1%}, corrupted memorized "
-            f"{row.corrupt_acc:.1%}, corrupted with true label {row.corrupt_true_acc:.1%} "
-            f"→ {row.phase}")
-
-
+# ----------------------------------------------------------------------------- sweep cells
 class PhaseExplorer:
     """The widget of ``phase_explorer``: ``.panel``, ``.alpha``, ``.xi`` (the controls), ``.summary``
     (an HTML line on the selected run), ``.output`` (its figure), ``.widget`` (what to display)."""
@@ -69,7 +31,7 @@ class PhaseExplorer:
     def __init__(self, data, panel=None, alpha=None, xi=None):
         w = _ipywidgets()
         self.data = data
-        self.table = panels(data)
+        self.table = {k.label: runs for k, runs in data.panels().items()}
         first = next(iter(self.table.values()))
         alphas = [float(a) for a in np.sort(first.alpha.unique())]
         xis = [float(x) for x in np.sort(first.xi.unique())]
@@ -89,8 +51,8 @@ class PhaseExplorer:
 
     def update(self):
         import matplotlib.pyplot as plt
-        row = cell(self.data, self.panel.value, self.alpha.value, self.xi.value)
-        self.summary.value = f"<b>{self.panel.value}</b> — {summary(row)}"
+        row = self.data.cell(self.alpha.value, self.xi.value, panel=self.panel.value)
+        self.summary.value = f"<b>{self.panel.value}</b> — {self.data.summary(row)}"
         self.output.clear_output(wait=True)
         with self.output:
             plots.sweep_cell(self.data, self.panel.value, self.alpha.value, self.xi.value)
@@ -160,5 +122,5 @@ def pruning_explorer(result, run: int = 0, fractions=np.linspace(0, 1, 21),
     return PruningExplorer(result, run, fractions, seed)
 
 
-__all__ = ["panels", "cell", "summary", "phase_explorer", "pruning_explorer", "PhaseExplorer",
+__all__ = ["phase_explorer", "pruning_explorer", "PhaseExplorer",
            "PruningExplorer"]

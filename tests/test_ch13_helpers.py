@@ -31,8 +31,8 @@ def test_inversion_train_accuracy_check():
 def test_inversion_accuracy_matches_the_masks():
     """The formula the check holds is what the masks give, on average over seeds."""
     p, alpha, xi = 31, 0.5, 0.4
-    runs = gb.make_runs(p, "add", [alpha] * 200, [xi] * 200, list(range(200)))
-    ceiling = 1 - runs.changed.sum(1).double() / runs.train.sum(1).double()
+    splits = gb.make_splits(p, "add", [alpha] * 200, [xi] * 200, list(range(200)))
+    ceiling = 1 - splits.changed.sum(1).double() / splits.train.sum(1).double()
     assert abs(ceiling.mean().item() - (1 - xi + xi / p)) < 2e-3
 
 
@@ -68,30 +68,30 @@ def test_network_output_check():
 
 # ----------------------------------------------------------------------------- chapter 1 figures
 def test_mask_categories_partition_the_table():
-    runs = gb.make_runs(13, "divide", [0.6, 0.5], [0.3, 0.9], [0, 1])
+    splits = gb.make_splits(13, "divide", [0.6, 0.5], [0.3, 0.9], [0, 1])
     for run in range(2):
-        cat = plots.mask_categories(runs, run)
+        cat = gb.data.mask_categories(splits, run)
         assert (cat == -1).sum() == 13  # n = 0 has no label
-        assert (cat == 0).sum() == runs.test[run].sum()
-        assert (cat == 1).sum() == (runs.train[run] & ~runs.corrupted[run]).sum()
-        assert (cat == 2).sum() == (runs.corrupted[run] & ~runs.changed[run]).sum()
-        assert (cat == 3).sum() == runs.changed[run].sum()
+        assert (cat == 0).sum() == splits.test[run].sum()
+        assert (cat == 1).sum() == (splits.train[run] & ~splits.corrupted[run]).sum()
+        assert (cat == 2).sum() == (splits.corrupted[run] & ~splits.changed[run]).sum()
+        assert (cat == 3).sum() == splits.changed[run].sum()
 
 
 def test_binomial_pmf():
     n, q = 1646, 1 / 97
     k = np.arange(n + 1)
-    pmf = plots.binomial_pmf(n, q, k)
+    pmf = gb.stats.binomial_pmf(n, q, k)
     assert abs(pmf.sum() - 1) < 1e-9
     assert abs((k * pmf).sum() - n * q) < 1e-9
     assert abs(((k - n * q) ** 2 * pmf).sum() - n * q * (1 - q)) < 1e-8
-    assert abs(plots.binomial_pmf(5, 0.5, np.array([2]))[0] - 10 / 32) < 1e-12
+    assert abs(gb.stats.binomial_pmf(5, 0.5, np.array([2]))[0] - 10 / 32) < 1e-12
 
 
 def test_chapter1_figures_return_axes():
-    runs = gb.make_runs(11, "add", [0.5], [0.3], [0])
+    splits = gb.make_splits(11, "add", [0.5], [0.3], [0])
     assert len(plots.task_tables(11)) == 4
-    for ax in (plots.task_table_image(11, "divide"), plots.run_masks(runs), plots.given_labels(runs),
+    for ax in (plots.task_table_image(11, "divide"), plots.run_masks(splits), plots.given_labels(splits),
                plots.chance_correct_histogram(np.array([0, 1, 1, 2, 5]), 30, 11)):
         assert isinstance(ax, matplotlib.axes.Axes)
 

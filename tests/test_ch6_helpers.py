@@ -37,16 +37,16 @@ def bn_data(tmp_path_factory):
 
 def test_phase_grid_matches_a_loop(data):
     runs = data.runs[data.runs.wd == 2.0]
-    alphas, xis, table = plots.phase_grid(runs)
+    alphas, xis, table = gb.phase_grid(runs)
     assert list(alphas) == [0.4, 0.8] and list(xis) == [0.0, 0.2, 0.4]
     for _, row in runs.iterrows():
         assert table[list(alphas).index(row.alpha), list(xis).index(row.xi)] == row.phase
     with pytest.raises(ValueError, match="one run per"):
-        plots.phase_grid(data.runs)  # two wd values per cell
+        gb.phase_grid(data.runs)  # two wd values per cell
 
 
 def test_phase_counts_add_up(data):
-    counts = plots.phase_counts(data.runs, "wd")
+    counts = gb.phase_counts(data.runs, "wd")
     assert list(counts.columns) == list(gb.PHASES)
     for wd, row in counts.iterrows():
         assert row.sum() == (data.runs.wd == wd).sum() == 6
@@ -59,43 +59,27 @@ def test_phase_diagrams_draw_one_panel_per_value(data):
     assert [ax.get_title() for ax in axes] == ["wd = 0", "wd = 2"]
     img = axes[1].images[0].get_array()
     assert img.shape == (2, 3)  # alpha rows x xi columns
-    _, _, table = plots.phase_grid(data.runs[data.runs.wd == 2.0])
+    _, _, table = gb.phase_grid(data.runs[data.runs.wd == 2.0])
     assert (np.asarray(img) == np.vectorize(gb.PHASES.index)(table)).all()
 
 
-def test_panels_knob_and_parts(data, bn_data):
-    p = widgets.panels(data)
-    assert list(p) == ["wd = 0", "wd = 2"] and all(len(g) == 6 for g in p.values())
-    assert (p["wd = 2"].wd == 2.0).all()
-    q = widgets.panels(bn_data)
+def test_gamma_is_stored_for_batchnorm_parts_only(bn_data):
+    q = {k.label: runs for k, runs in bn_data.panels().items()}
     assert list(q) == ["batch 16, BatchNorm", "batch 16, no BatchNorm"]
-    assert (q["batch 16, no BatchNorm"].part == 1).all()
-    # |gamma| is stored for the BatchNorm part, NaN for the other
     bn = q["batch 16, BatchNorm"].run.to_numpy()
     plain = q["batch 16, no BatchNorm"].run.to_numpy()
     assert np.isfinite(bn_data.gamma[bn]).all() and (bn_data.gamma[bn] > 0).any()
     assert np.isnan(bn_data.gamma[plain]).all()
 
 
-def test_cell_finds_the_run_and_rejects_other_cells(data):
-    row = widgets.cell(data, "wd = 2", 0.8, 0.2)
-    runs = data.runs
-    want = runs[(runs.wd == 2.0) & (runs.alpha == 0.8) & (runs.xi == 0.2)]
-    assert len(want) == 1 and row.run == want.run.iloc[0]
-    with pytest.raises(ValueError, match="alpha, xi"):
-        widgets.cell(data, "wd = 2", 0.5, 0.2)
-    with pytest.raises(ValueError, match="panel must be one of"):
-        widgets.cell(data, "wd = 3", 0.8, 0.2)
-
-
 def test_phase_explorer_follows_its_controls(data):
     ex = widgets.phase_explorer(data)
     for panel, alpha, xi in [("wd = 0", 0.4, 0.0), ("wd = 2", 0.8, 0.4)]:
         ex.panel.value, ex.alpha.value, ex.xi.value = panel, alpha, xi
-        row = widgets.cell(data, panel, alpha, xi)
+        row = data.cell(alpha, xi, panel=panel)
         assert f"test {row.test_acc:.1%}" in ex.summary.value and row.phase in ex.summary.value
         assert panel in ex.summary.value
-    assert ex.update().run == widgets.cell(data, "wd = 2", 0.8, 0.4).run
+    assert ex.update().run == data.cell(0.8, 0.4, wd=2).run
 
 
 def test_sweep_cell_marks_the_selected_cell(data):
@@ -138,13 +122,13 @@ def stub(*args):
 
 
 def test_phase_grid_check():
-    assert gb.checks.phase_grid(lambda runs: plots.phase_grid(
+    assert gb.checks.phase_grid(lambda runs: gb.phase_grid(
         runs.assign(phase=gb.phases(runs.train_acc, runs.test_acc, runs.xi)))) is True
     assert gb.checks.phase_grid(stub) is False
 
     def no_boundary(runs):  # train = 1.05 - xi counted as Full Inversion
         runs = runs.assign(phase=gb.phases(runs.train_acc, runs.test_acc, runs.xi))
-        a, x, t = plots.phase_grid(runs)
+        a, x, t = gb.phase_grid(runs)
         for r in runs.itertuples():
             if r.test_acc >= 0.9 and abs(r.train_acc - (1.05 - r.xi)) < 1e-12:
                 t[list(a).index(r.alpha), list(x).index(r.xi)] = "Full Inversion"

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from grokbook import cpu
-from grokbook.data import make_runs
+from grokbook.data import make_splits
 from grokbook.models import BatchedMLP
 from grokbook.train import Config, Run, train
 
@@ -19,7 +19,7 @@ P, N = 13, 24
 
 def setup_runs(batch_size=None, batchnorm=False, dropout=(0.0, 0.3, 0.6)):
     K = len(dropout)
-    data = make_runs(P, "add", [0.5] * K, [0.2] * K, list(range(K)))
+    data = make_splits(P, "add", [0.5] * K, [0.2] * K, list(range(K)))
     model = BatchedMLP.init(P, N, list(range(10, 10 + K)), batchnorm=batchnorm, dtype=F64).train()
     if batchnorm:  # away from the identity, so that gamma and beta matter
         with torch.no_grad():
@@ -128,7 +128,7 @@ def test_dropout_streams_rate_expectation_and_independence():
 
 
 def test_minibatch_sampler_is_a_shuffled_pass_per_epoch():
-    data = make_runs(23, "add", [0.5, 0.3], [0.1, 0.1], [0, 1])
+    data = make_splits(23, "add", [0.5, 0.3], [0.1, 0.1], [0, 1])
     rows = cpu.training_rows(data.train)
     B = 32
     sampler = cpu.MinibatchSampler(rows, [0, 1], B)

@@ -4,7 +4,7 @@ import math
 import pytest
 import torch
 
-from grokbook.data import OPS, Runs, make_runs, pair_inputs, split_and_corrupt, task_table
+from grokbook.data import OPS, Splits, make_splits, pair_inputs, split_and_corrupt, task_table
 
 
 def brute_force_table(p, op):
@@ -88,7 +88,7 @@ def test_split_and_corrupt_sizes_and_masks(p, op, alpha, xi, seed):
 
 
 def test_changed_is_subset_of_corrupted_and_clean_complements_it():
-    data = make_runs(23, "add", [0.5, 0.5, 0.9], [0.35, 1.0, 0.0], [0, 1, 2])
+    data = make_splits(23, "add", [0.5, 0.5, 0.9], [0.35, 1.0, 0.0], [0, 1, 2])
     changed = data.changed
     assert not (changed & ~data.corrupted).any()
     assert torch.equal(changed, data.corrupted & (data.labels != data.truth))
@@ -153,9 +153,9 @@ def test_split_does_not_touch_global_rng():
 
 def test_make_runs_rows_equal_individual_calls():
     alphas, xis, seeds = [0.5, 0.3, 0.7, 0.5], [0.35, 0.0, 1.0, 0.35], [0, 1, 2, 0]
-    data = make_runs(23, "divide", alphas, xis, seeds)
+    data = make_splits(23, "divide", alphas, xis, seeds)
     truth, valid = task_table(23, "divide")
-    assert isinstance(data, Runs) and len(data) == 4
+    assert isinstance(data, Splits) and len(data) == 4
     assert data.train.shape == data.labels.shape == data.corrupted.shape == (4, 23 * 23)
     assert torch.equal(data.truth, truth) and torch.equal(data.valid, valid)
     for k, (a, x, s) in enumerate(zip(alphas, xis, seeds)):
@@ -168,7 +168,7 @@ def test_make_runs_rows_equal_individual_calls():
 
 
 def test_runs_select_and_to():
-    data = make_runs(13, "add", [0.5, 0.3, 0.7], [0.35, 0.0, 1.0], [0, 1, 2])
+    data = make_splits(13, "add", [0.5, 0.3, 0.7], [0.35, 0.0, 1.0], [0, 1, 2])
     sub = data.select([2, 0])
     assert len(sub) == 2
     assert torch.equal(sub.train, data.train[[2, 0]])

@@ -7,11 +7,12 @@ import pytest
 import torch
 
 from grokbook import reference
-from grokbook.data import make_runs
+from grokbook.data import make_splits
 from grokbook.models import BatchedMLP, dropout_masks, init_weights
 from grokbook.phases import PHASES
-from grokbook.train import (METRICS, BatchedAdamW, Config, Run, bytes_per_run, chunk_size,
-                            evaluate, grid, minibatch_index, train)
+from grokbook.cpu import minibatch_index
+from grokbook.settings import Config, Run, grid
+from grokbook.train import METRICS, BatchedAdamW, bytes_per_run, chunk_size, evaluate, train
 
 F64 = torch.float64
 
@@ -251,7 +252,7 @@ def test_history_columns_and_sanity():
     df = result.runs
     assert "phase" in df.columns and set(df.phase) <= set(PHASES)
     assert df.run.tolist() == [0, 1] and len(df) == 2
-    data = make_runs(23, "add", [0.5, 0.5], [0.0, 0.35], [0, 1])
+    data = make_splits(23, "add", [0.5, 0.5], [0.0, 0.35], [0, 1])
     assert df.n_train.tolist() == data.train.sum(1).tolist()
     assert df.n_changed.tolist() == data.changed.sum(1).tolist()
     final = h[h.step == 50].set_index("run")
@@ -324,7 +325,7 @@ def test_init_weights_closed_form_std():
 
 # ----------------------------------------------------------------------------- minibatches
 def test_minibatch_index_draws_distinct_training_pairs():
-    data = make_runs(23, "add", [0.5, 0.3, 0.7], [0.1, 0.1, 0.1], [0, 1, 2])
+    data = make_splits(23, "add", [0.5, 0.3, 0.7], [0.1, 0.1, 0.1], [0, 1, 2])
     seeds = torch.tensor([0, 1, 2])
     seen = torch.zeros_like(data.train)
     for step in range(200):
@@ -345,7 +346,7 @@ def test_minibatch_index_draws_distinct_training_pairs():
 
 def test_minibatches_sample_training_pairs_uniformly():
     """Each training pair is in a step's batch with probability B / n_train (5 sigma per pair)."""
-    data = make_runs(23, "add", [0.5], [0.0], [0])
+    data = make_splits(23, "add", [0.5], [0.0], [0])
     n, B, S = int(data.train.sum()), 32, 2000
     counts = torch.zeros(23 * 23)
     seeds = torch.tensor([3])

@@ -11,7 +11,7 @@ import torch
 
 import grokbook as gb
 from grokbook import memorization as mz
-from grokbook.data import make_runs, split_and_corrupt, task_table
+from grokbook.data import make_splits, split_and_corrupt, task_table
 from grokbook.train import bytes_per_run
 
 
@@ -42,12 +42,12 @@ def test_subset_is_a_subset_of_the_same_corrupted_training_set():
 
 
 def test_make_runs_passes_subsets_and_keeps_its_old_call():
-    old = make_runs(11, "add", [0.5, 0.5], [0.2, 0.2], [0, 1])
-    new = make_runs(11, "add", [0.5, 0.5], [0.2, 0.2], [0, 1], [1.0, 0.5], [0, 3])
+    old = make_splits(11, "add", [0.5, 0.5], [0.2, 0.2], [0, 1])
+    new = make_splits(11, "add", [0.5, 0.5], [0.2, 0.2], [0, 1], [1.0, 0.5], [0, 3])
     assert bool((old.train[0] == new.train[0]).all())
     assert int(new.train[1].sum()) == round(0.5 * int(old.train[1].sum()))
     with pytest.raises(ValueError, match="same length"):
-        make_runs(11, "add", [0.5], [0.2], [0], [1.0, 0.5], [0, 1])
+        make_splits(11, "add", [0.5], [0.2], [0], [1.0, 0.5], [0, 1])
 
 
 @pytest.mark.parametrize("bad", [0, 0.0, -0.1, 1.5, True, "half", float("nan")])
@@ -271,7 +271,7 @@ def test_ridge_loo_against_n_refits(lam):
     assert np.allclose(got.leverage, torch.diagonal(H).numpy())
 
 
-@pytest.mark.parametrize("kind", mz.KERNELS)
+@pytest.mark.parametrize("kind", mz.RIDGE_KERNELS)
 def test_kernel_ridge_loo_against_n_refits(kind):
     p, lam = 7, 0.5
     train, labels, _ = split_and_corrupt(p, "add", 0.6, 0.3, 2)
@@ -427,21 +427,6 @@ def test_per_example_records_round_trip_through_the_cache(tmp_path):
         mz.ensemble_from_sweep(sweeps.load_sweep(plain, directory=tmp_path), range(4))
 
 
-def test_the_named_ensemble_sweep():
-    from grokbook import sweeps
-    for prof in ("quick", "full"):
-        s = sweeps.sweep("memorization_ensemble", prof)
-        sizes, ens = gb.PROFILES[prof], mz.ENSEMBLE[prof]
-        assert s.per_example and len(s.parts) == 3 and s.n_runs == 3 * ens["t"]
-        assert [p.runs[0].wd for p in s.parts] == list(mz.ensemble_weight_decays(prof))
-        assert mz.ensemble_weight_decays("quick") == (0.0, 6.0, 15.0)
-        assert mz.ensemble_weight_decays("full") == (0.0, 5.0, 15.0)
-        for part in s.parts:
-            assert {(r.alpha, r.xi, r.data_seed, r.model_seed, r.subset) for r in part.runs} == \
-                {(sizes["alpha"], sizes["xi"], 0, 0, ens["subset"])}
-            assert len({r.subset_seed for r in part.runs}) == ens["t"]
-
-
 # ----------------------------------------------------------------------------- the chapter's figures
 def test_chapter_figures_draw():
     g = np.random.default_rng(0)
@@ -461,3 +446,54 @@ def test_chapter_figures_draw():
     assert len(gb.plots.in_out({"one": frame, "two": frame}, changed, clean)) == 2
     loo = pd.DataFrame({"leverage": g.random(200), "loo_change": g.normal(size=200)})
     assert gb.plots.leverage_panels({"r": loo}, changed, clean).shape == (1, 2)
+
+
+# ----------------------------------------------------------------------------- chapter 8's plumbing
+def test_on_table_against_a_loop():
+    g = np.random.default_rng(3)
+    index = g.choice(121, size=30, replace=False)
+    values = g.normal(size=30)
+    out = mz.on_table(11, index, values)
+    for i in range(121):
+        hit = np.flatnonzero(index == i)
+        assert (out[i] == values[hit[0]]) if len(hit) else np.isnan(out[i])
+    with pytest.raises(ValueError, match="values"):
+        mz.on_table(11, index, values[:-1])
+    with pytest.raises(ValueError, match="index"):
+        mz.on_table(11, [121], [1.0])
+
+
+def test_run_scores_equal_the_scores_one_by_one():
+    """run_scores gathers chapter 8's scores: each entry equals the function it stands for."""
+    cfg = gb.Config(p=11, width=24, steps=40, log_every=10)
+    parent = gb.Run(alpha=0.6, xi=0.3, wd=1.0)
+    fit = mz.FitRecorder()
+    full = gb.train([parent], cfg, device="cpu", progress=False, on_log=fit)
+    subsets = gb.train(mz.ensemble_runs(4, alpha=0.6, xi=0.3, wd=1.0), cfg, device="cpu",
+                       progress=False)
+    e = mz.ensemble_from_result(subsets)
+    train, given, changed = mz.parent_data(11, "add", parent)
+    index = train.nonzero().squeeze(1)
+    ridge = mz.ridge_loo(11, index, given[index], lam=1.0)
+    kernel = mz.kernel_ridge_loo(11, index, given[index], lam=1.0, kind="rbf")
+    got = mz.run_scores(e, full, 0, given, first_fit=fit.first_fit[0].numpy(), ridge=ridge,
+                        kernel=kernel, index=index, never=50.0)
+    low = float((full.ipr()[0] < mz.LOW_IPR).float().mean())
+    surprisal = mz.surprisal_scores(e.member, e.logp)
+    on = lambda v: mz.on_table(11, index.numpy(), v)
+    want = {
+        "Feldman": mz.feldman_scores(e.member, e.correct).score.to_numpy(),
+        "density ratio": mz.density_ratio_scores(e.member, e.logp),
+        "surprisal, left out": surprisal["out"].to_numpy(),
+        "surprisal, trained on": surprisal["in"].to_numpy(),
+        "reproduced": (full.model()[0].argmax(-1) == given).double().numpy(),
+        "time to fit": np.where(np.isnan(fit.first_fit[0].numpy()), 50.0, fit.first_fit[0].numpy()),
+        "pruning drop": mz.pruning_drop(full.model, full.data, 0, fractions=np.linspace(0, low, 6)),
+        "leverage (kernel)": on(kernel.leverage),
+        "LOO change (ridge)": on(ridge.loo_change),
+        "LOO change (kernel)": on(kernel.loo_change),
+    }
+    assert list(got) == list(want)
+    for name in want:
+        np.testing.assert_array_equal(got[name], want[name], err_msg=name)
+        assert got[name].shape == (121,)

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from grokbook.data import make_runs
+from grokbook.data import make_splits
 from grokbook.fourier import analytic_solution, model_ipr
 from grokbook.models import BatchedMLP
 from grokbook.prune import prune_curve, prune_curves, prune_masks, prune_order
@@ -133,7 +133,7 @@ def test_prune_curves_stacks_orders(trained):
 def test_random_pruning_of_analytic_solution_keeps_test_accuracy(seed):
     """N = 500 at p = 97: any random half of the neurons (>= 250 left) still solves the task."""
     model = analytic_solution(97, 500, seed=seed, dtype=F64)
-    data = make_runs(97, "add", [0.5], [0.0], [seed])
+    data = make_splits(97, "add", [0.5], [0.0], [seed])
     df = prune_curve(model, data, order="random", fractions=[0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.95],
                      seed=seed)
     assert (df.test_acc.iloc[:-1] == 1.0).all()

@@ -11,7 +11,6 @@ import math
 import re
 import subprocess
 import sys
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +21,6 @@ import grokbook as gb
 from grokbook import Config, Run, grid, train
 from grokbook import sweeps
 from grokbook.fourier import ipr_of_vectors, neuron_fourier
-from grokbook.models import BatchedMLP
 from grokbook.phases import DIVERGED, PHASES, phase, phases
 from grokbook.sweeps import CacheError, Part, Sweep, load_sweep, run_sweep
 from grokbook.train import bytes_per_run
@@ -226,7 +224,7 @@ def test_every_single_byte_flip_is_caught_or_harmless(small_cache, tmp_path):
         target.write_bytes(bytes(damaged))
         try:
             if i % 7 == 0:
-                data = load_sweep(s, directory=tmp_path)
+                load_sweep(s, directory=tmp_path)  # end to end: refused, or loads
                 arrays, meta = sweeps._read(target)
             else:
                 arrays, meta = sweeps._read(target)

@@ -145,7 +145,7 @@ def test_file_renamed_onto_another_definition_is_stale(tmp_path):
 def test_other_version_is_stale(tmp_path, monkeypatch):
     s = tiny(steps=10)
     run_sweep(s, directory=tmp_path, progress=False)
-    monkeypatch.setattr(grokbook, "__version__", "9.9.9")
+    monkeypatch.setattr(grokbook.version, "__version__", "9.9.9")
     with pytest.raises(CacheError, match="stale.*grokbook 0.1.0"):
         load_sweep(s, directory=tmp_path)
 
@@ -320,3 +320,18 @@ def test_default_workers_follow_the_measurement():
         assert default_workers(small, "cpu") == 1 and default_workers(mini, "cpu") == 1
     finally:
         torch.set_num_threads(saved)
+
+
+def test_the_named_ensemble_sweep_follows_the_profile():
+    for prof in ("quick", "full"):
+        s, sz = sweeps.sweep("memorization_ensemble", prof), grokbook.profiles.sizes(prof)
+        assert s.per_example and len(s.parts) == 3 and s.n_runs == 3 * sz.ensemble_t
+        assert [p.runs[0].wd for p in s.parts] == list(sz.ensemble_weight_decays)
+        assert all(p.config == sweeps.ensemble_config(prof) and p.config.steps == sz.ensemble_steps
+                   for p in s.parts)
+        for part in s.parts:
+            assert {(r.alpha, r.xi, r.data_seed, r.model_seed, r.subset) for r in part.runs} == \
+                {(sz.alpha, sz.xi, 0, 0, sz.ensemble_subset)}
+            assert len({r.subset_seed for r in part.runs}) == sz.ensemble_t
+    assert grokbook.profiles.sizes("quick").ensemble_weight_decays == (0.0, 6.0, 15.0)
+    assert grokbook.profiles.sizes("full").ensemble_weight_decays == (0.0, 5.0, 15.0)

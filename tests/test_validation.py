@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from grokbook import (Config, Run, analytic_accuracy, analytic_solution, grid, make_runs, phase,
+from grokbook import (Config, Run, analytic_accuracy, analytic_solution, grid, make_splits, phase,
                       profile, prune_curve, prune_order, split_and_corrupt, task_table, train)
 from grokbook.models import BatchedMLP
 from grokbook.train import bytes_per_run
@@ -81,16 +81,16 @@ CASES = {
     "grid empty seed list": (lambda: grid(seed=[]), "seed"),
     "grid seed and data_seed": (lambda: grid(seed=[0], data_seed=[1]), "seed"),
     "grid bad value": (lambda: grid(lr=[0.01, -1.0]), "lr"),
-    # make_runs
-    "make_runs lengths": (lambda: make_runs(11, "add", [0.5], [0.1, 0.2], [0]), "alphas"),
-    "make_runs empty": (lambda: make_runs(11, "add", [], [], []), "run"),
+    # make_splits
+    "make_splits lengths": (lambda: make_splits(11, "add", [0.5], [0.1, 0.2], [0]), "alphas"),
+    "make_splits empty": (lambda: make_splits(11, "add", [], [], []), "run"),
     # pruning
     "prune order unknown": (lambda: prune_order(torch.rand(5), "middle"), "order"),
     "prune fraction 1.5": (lambda: prune_curve(analytic_solution(11, 8),
-                                               make_runs(11, "add", [0.5], [0.0], [0]),
+                                               make_splits(11, "add", [0.5], [0.0], [0]),
                                                fractions=[0.5, 1.5]), "fraction"),
     "prune run out of range": (lambda: prune_curve(analytic_solution(11, 8),
-                                                   make_runs(11, "add", [0.5], [0.0], [0]), run=1),
+                                                   make_splits(11, "add", [0.5], [0.0], [0]), run=1),
                                "run"),
     "prune random seed": (lambda: prune_order(torch.rand(5), "random", seed=-2), "seed"),
     # analytic solution
