@@ -13,7 +13,6 @@ import torch
 
 from .data import task_table
 from .fourier import ipr_of_vectors
-from .phases import phase as _phase
 
 
 def _report(name: str, fn, cases) -> bool:
@@ -78,17 +77,6 @@ def ipr(fn) -> bool:
     cases = [random_case((97,)), random_case((8, 53)), random_case((3, 5, 31)),
              lambda f: _close(f(cosine), torch.tensor(1.0, dtype=torch.float64), "a pure cosine")]
     return _report("ipr", fn, cases)
-
-
-def phase(fn) -> bool:
-    """``fn(train_acc, test_acc, xi)`` returns the paper's phase name (see grokbook.phases)."""
-    grid = [(a, b, x) for a in (0.2, 0.62, 0.7, 0.78, 0.9, 0.95) for b in (0.5, 0.9, 1.0)
-            for x in (0.1, 0.35)]
-    def run(f):
-        for a, b, x in grid:
-            want, got = _phase(a, b, x), f(a, b, x)
-            assert got == want, f"train={a}, test={b}, xi={x}: {got!r}, expected {want!r}"
-    return _report("phase", fn, [run])
 
 
 # --- chapter 1 checks ------------------------------------------------------------------------

@@ -7,6 +7,10 @@ import torch
 from grokbook.data import OPS, Splits, make_splits, pair_inputs, split_and_corrupt, task_table
 
 
+import grokbook as gb
+
+
+
 def brute_force_table(p, op):
     """Truth and validity of every pair, one Python loop, no torch arithmetic."""
     truth, valid = [], []
@@ -187,3 +191,23 @@ def test_moduli_below_five_are_refused(p):
     """The IPR needs two non-zero frequencies (p // 2 >= 2): p < 5 is no task for this book."""
     with pytest.raises(ValueError, match=r"p must be an integer >= 5"):
         task_table(p)
+
+
+# ----------------------------------------------------------------------------- moved from the chapter helper tests
+def test_inversion_accuracy_matches_the_masks():
+    """The formula the check holds is what the masks give, on average over seeds."""
+    p, alpha, xi = 31, 0.5, 0.4
+    splits = gb.make_splits(p, "add", [alpha] * 200, [xi] * 200, list(range(200)))
+    ceiling = 1 - splits.changed.sum(1).double() / splits.train.sum(1).double()
+    assert abs(ceiling.mean().item() - (1 - xi + xi / p)) < 2e-3
+
+
+def test_mask_categories_partition_the_table():
+    splits = gb.make_splits(13, "divide", [0.6, 0.5], [0.3, 0.9], [0, 1])
+    for run in range(2):
+        cat = gb.data.mask_categories(splits, run)
+        assert (cat == -1).sum() == 13  # n = 0 has no label
+        assert (cat == 0).sum() == splits.test[run].sum()
+        assert (cat == 1).sum() == (splits.train[run] & ~splits.corrupted[run]).sum()
+        assert (cat == 2).sum() == (splits.corrupted[run] & ~splits.changed[run]).sum()
+        assert (cat == 3).sum() == splits.changed[run].sum()

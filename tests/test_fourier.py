@@ -9,6 +9,11 @@ from grokbook.fourier import (analytic_accuracy, analytic_solution, ipr_of_vecto
                               neuron_ipr)
 from grokbook.models import BatchedMLP
 
+import numpy as np
+
+import grokbook as gb
+
+
 F64 = torch.float64
 
 
@@ -196,3 +201,31 @@ def test_analytic_solution_is_seeded():
     c = analytic_solution(53, 30, seed=2)
     assert torch.equal(a.U, b.U) and torch.equal(a.W, b.W)
     assert not torch.equal(a.U, c.U)
+
+
+# ----------------------------------------------------------------------------- moved from the chapter helper tests
+def test_neuron_fourier_on_the_analytic_solution():
+    """Eq. (2): one frequency (the drawn one) in U, V and W, phases that add, IPR 1."""
+    p, N = 31, 64
+    model = gb.analytic_solution(p, N, seed=3, dtype=torch.float64)
+    table = gb.neuron_fourier(model)
+    g = torch.Generator().manual_seed(3)  # the frequencies analytic_solution drew
+    s = torch.randint(1, (p - 1) // 2 + 1, (N,), generator=g)
+    assert (table.freq_u.to_numpy() == s.numpy()).all()
+    assert (table.freq_v == table.freq_u).all() and (table.freq_w == table.freq_u).all()
+    assert table.phase_mismatch.abs().max() < 1e-9
+    assert np.allclose(table.ipr, 1.0, atol=1e-12)
+    assert len(table) == N
+
+
+def test_neuron_fourier_reads_phases():
+    """Hand-made neuron: phases 0.3 and 1.1 in, output phase 0.3 + 1.1 + 0.5 -> mismatch 0.5."""
+    p = 23
+    i = torch.arange(p, dtype=torch.float64)
+    cos = lambda ph: torch.cos(2 * math.pi * 4 * i / p + ph)
+    U, V, W = cos(0.3)[None, None], cos(1.1)[None, None], cos(1.9)[None, :, None]
+    table = gb.neuron_fourier(gb.BatchedMLP(U, V, W))
+    assert table.freq_u[0] == table.freq_v[0] == table.freq_w[0] == 4
+    assert abs(table.phase_mismatch[0] - 0.5) < 1e-9
+    W = cos(1.4 + math.pi)[None, :, None]  # a negative amplitude is a phase shift by pi
+    assert abs(abs(gb.neuron_fourier(gb.BatchedMLP(U, V, W)).phase_mismatch[0]) - math.pi) < 1e-9

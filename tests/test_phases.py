@@ -5,6 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import grokbook as gb
 from grokbook.phases import (COEXISTENCE, FORGETTING, FULL_INVERSION, MEMORIZATION, PARTIAL_INVERSION,
                              PHASES, phase, phase_code, phases)
 
@@ -97,3 +98,23 @@ def test_phase_codes():
     assert [phase_code(p) for p in PHASES] == list(range(5))
     with pytest.raises(ValueError, match="phase"):
         phase_code("Grokking")
+
+
+# ----------------------------------------------------------------------------- moved from the chapter helper tests
+def test_phase_grid_matches_a_loop(wd_sweep):
+    runs = wd_sweep.runs[wd_sweep.runs.wd == 2.0]
+    alphas, xis, table = gb.phase_grid(runs)
+    assert list(alphas) == [0.4, 0.8] and list(xis) == [0.0, 0.2, 0.4]
+    for _, row in runs.iterrows():
+        assert table[list(alphas).index(row.alpha), list(xis).index(row.xi)] == row.phase
+    with pytest.raises(ValueError, match="one run per"):
+        gb.phase_grid(wd_sweep.runs)  # two wd values per cell
+
+
+def test_phase_counts_add_up(wd_sweep):
+    counts = gb.phase_counts(wd_sweep.runs, "wd")
+    assert list(counts.columns) == list(gb.PHASES)
+    for wd, row in counts.iterrows():
+        assert row.sum() == (wd_sweep.runs.wd == wd).sum() == 6
+        for ph in gb.PHASES:
+            assert row[ph] == ((wd_sweep.runs.wd == wd) & (wd_sweep.runs.phase == ph)).sum()

@@ -9,6 +9,10 @@ from grokbook.models import BatchedMLP
 from grokbook.prune import prune_curve, prune_curves, prune_masks, prune_order
 from grokbook.train import Config, Run, evaluate, train
 
+
+import grokbook as gb
+
+
 F64 = torch.float64
 FRACTIONS = [0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 1.0]
 
@@ -139,3 +143,22 @@ def test_random_pruning_of_analytic_solution_keeps_test_accuracy(seed):
     assert (df.test_acc.iloc[:-1] == 1.0).all()
     assert (df.train_acc.iloc[:-1] == 1.0).all()
     assert df.test_acc.iloc[-1] < 1.0  # 25 neurons left: not enough, so the check has teeth
+
+
+# ----------------------------------------------------------------------------- moved from the chapter helper tests
+def mask(ipr, fraction, order):
+    """The pruning exercise's mask, written independently: rank, then zero the first fraction."""
+    ranked = torch.argsort(ipr, descending=(order == "high"))
+    out = torch.ones(len(ipr))
+    out[ranked[: round(fraction * len(ipr))]] = 0
+    return out
+
+
+def test_pruned_output_agrees_with_prune_curve():
+    """The mask the exercise builds is what prune_curve evaluates: all pruned gives chance."""
+    result = gb.train(gb.grid(alpha=0.6, xi=0.2), gb.Config(p=11, width=24, steps=5), progress=False)
+    curve = gb.prune_curve(result.model, result.data, order="low", fractions=[0.0, 1.0])
+    assert curve.n_pruned.tolist() == [0, 24]
+    ipr = result.ipr()[0]
+    want = gb.prune.prune_masks(ipr, [0.5], "low")[0]
+    assert torch.equal(mask(ipr, 0.5, "low"), want)

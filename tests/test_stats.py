@@ -4,6 +4,10 @@ import pytest
 
 from grokbook.stats import ranks, spearman
 
+
+import grokbook as gb
+
+
 scipy_stats = pytest.importorskip("scipy.stats")
 
 
@@ -27,3 +31,14 @@ def test_spearman_closed_forms():
 def test_spearman_bad_input(x, y, match):
     with pytest.raises(ValueError, match=match):
         spearman(x, y)
+
+
+# ----------------------------------------------------------------------------- moved from the chapter helper tests
+def test_binomial_pmf():
+    n, q = 1646, 1 / 97
+    k = np.arange(n + 1)
+    pmf = gb.stats.binomial_pmf(n, q, k)
+    assert abs(pmf.sum() - 1) < 1e-9
+    assert abs((k * pmf).sum() - n * q) < 1e-9
+    assert abs(((k - n * q) ** 2 * pmf).sum() - n * q * (1 - q)) < 1e-8
+    assert abs(gb.stats.binomial_pmf(5, 0.5, np.array([2]))[0] - 10 / 32) < 1e-12

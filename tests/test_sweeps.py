@@ -14,6 +14,9 @@ from grokbook import sweeps
 from grokbook.sweeps import CacheError, Part, Sweep, load_sweep, run_sweep
 
 
+
+
+
 @pytest.fixture(autouse=True)
 def one_thread():
     n = torch.get_num_threads()
@@ -335,3 +338,13 @@ def test_the_named_ensemble_sweep_follows_the_profile():
             assert len({r.subset_seed for r in part.runs}) == sz.ensemble_t
     assert grokbook.profiles.sizes("quick").ensemble_weight_decays == (0.0, 6.0, 15.0)
     assert grokbook.profiles.sizes("full").ensemble_weight_decays == (0.0, 5.0, 15.0)
+
+
+# ----------------------------------------------------------------------------- moved from the chapter helper tests
+def test_gamma_is_stored_for_batchnorm_parts_only(bn_sweep):
+    q = {k.label: runs for k, runs in bn_sweep.panels().items()}
+    assert list(q) == ["batch 16, BatchNorm", "batch 16, no BatchNorm"]
+    bn = q["batch 16, BatchNorm"].run.to_numpy()
+    plain = q["batch 16, no BatchNorm"].run.to_numpy()
+    assert np.isfinite(bn_sweep.gamma[bn]).all() and (bn_sweep.gamma[bn] > 0).any()
+    assert np.isnan(bn_sweep.gamma[plain]).all()
