@@ -4,6 +4,9 @@ To grok or not to grok (Doshi, Das, He, Gromov, ICLR 2024), reproduced with
 one idea: a sweep is a batch.  K runs are trained as one tensor program.
 """
 from .version import __version__
+from . import cpu as _cpu
+
+_cpu.start_threads_flushing()  # before any other torch work of ours (see its docstring)
 from .data import Splits, make_splits, split_and_corrupt, task_table
 from .fourier import (analytic_accuracy, analytic_solution, ipr_of_vectors, model_ipr, neuron_fourier,
                       neuron_ipr)

@@ -68,6 +68,26 @@ def setup_allocator() -> bool:
     return ok
 
 
+def start_threads_flushing() -> None:
+    """Start torch's OpenMP worker threads with denormals flushed to zero.
+
+    ``train`` flushes denormals while it trains on a CPU (weights decaying to zero pass through
+    the denormal range, where x86 arithmetic is many times slower), but
+    ``torch.set_flush_denormal`` acts on the calling thread only, and a worker thread keeps the
+    floating-point mode it was created with.  A pool created by earlier torch work, with flushing
+    off, computed half of every later step with slow denormals (measured: a quick-profile
+    Forgetting run 16x slower).  ``import grokbook`` calls this first, so the pool is created
+    flushing; it changes nothing for the calling thread.  (A pool that already exists when
+    grokbook is imported keeps its mode: import grokbook before other torch work.)
+    """
+    was = bool((torch.tensor([1e-39], dtype=torch.float32) * 2.0).item() == 0.0)
+    torch.set_flush_denormal(True)
+    try:
+        torch.ones(1 << 22).mul_(2.0).sum()  # a parallel op: the pool starts here, flushing
+    finally:
+        torch.set_flush_denormal(was)
+
+
 def supported(config, dtype, precision, compile) -> bool:
     """Whether a chunk trains on the CPU step (else the autograd graph over the whole table)."""
     return (config.activation == "quadratic" and config.loss == "mse" and not compile

@@ -170,3 +170,21 @@ def test_one_and_two_threads_give_the_same_bits(extra):
         torch.set_num_threads(saved)
     for name in "UVW":
         assert torch.equal(getattr(out[0].model, name), getattr(out[1].model, name)), name
+
+
+def test_worker_threads_start_flushing_denormals():
+    """torch's OpenMP workers keep the floating-point mode they start with: importing grokbook
+    first starts them flushing denormals (train sets the calling thread itself).  In a fresh
+    interpreter with 2 threads, the workers' share of an op on denormals comes out as zero; with
+    the pool started before grokbook, none does."""
+    import os
+    import subprocess
+    import sys
+    if (os.cpu_count() or 1) < 2:
+        pytest.skip("needs two cores")
+    op = "torch.set_num_threads(2); y = torch.full((1 << 22,), 1e-39).mul(1.0); print(float((y == 0).float().mean()))"
+    first = subprocess.run([sys.executable, "-c", f"import torch, grokbook; {op}"],
+                           capture_output=True, text=True, check=True).stdout
+    late = subprocess.run([sys.executable, "-c", f"import torch; torch.ones(1 << 22).mul(2.0); import grokbook; {op}"],
+                          capture_output=True, text=True, check=True).stdout
+    assert 0 < float(first) < 1 and float(late) == 0
