@@ -7,6 +7,17 @@ from __future__ import annotations
 import pandas as pd
 
 
+def long_form(history, metrics, runs=None) -> pd.DataFrame:
+    """A history in long (tidy) form: one row per run, step and metric, columns ``run``,
+    ``step``, ``metric`` (its name), ``value``, plus the columns of ``runs`` (a runs table:
+    e.g. wd, seed, phase) joined on ``run``."""
+    out = history.melt(id_vars=["run", "step"], value_vars=list(metrics), var_name="metric")
+    if runs is not None:
+        out = out.merge(runs.drop(columns=[c for c in ("step",) if c in runs]), on="run",
+                        how="left", suffixes=("", "_run"))
+    return out
+
+
 def first_step(history, metric: str, threshold: float = 0.99, run: int = 0) -> float:
     """The first logged step at which ``metric`` of ``run`` is >= ``threshold``; NaN if never.
 

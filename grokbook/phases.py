@@ -79,3 +79,19 @@ def phase_counts(runs, by: str):
     counts = runs.groupby(by)["phase"].value_counts().unstack(fill_value=0)
     shown = list(PHASES) + [o for o in OUTCOMES[len(PHASES):] if o in counts.columns]
     return counts.reindex(columns=shown, fill_value=0)
+
+
+def majority_grid(runs):
+    """(alphas, xis, table, share) of one panel whose cells may hold several runs (seeds):
+    ``table[i, j]`` the phase most runs at (alpha_i, xi_j) are in (a tie goes to the phase listed
+    first in OUTCOMES), ``share[i, j]`` the fraction of them in it (1: the seeds agree).  A cell
+    without runs is None with share NaN."""
+    alphas, xis = np.sort(runs.alpha.unique()), np.sort(runs.xi.unique())
+    table = np.full((len(alphas), len(xis)), None, dtype=object)
+    share = np.full((len(alphas), len(xis)), np.nan)
+    for (a, x), group in runs.groupby(["alpha", "xi"]):
+        counts = group.phase.value_counts()
+        best = min(counts.index, key=lambda ph: (-counts[ph], OUTCOMES.index(ph)))
+        i, j = np.searchsorted(alphas, a), np.searchsorted(xis, x)
+        table[i, j], share[i, j] = best, counts[best] / len(group)
+    return alphas, xis, table, share

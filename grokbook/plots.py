@@ -1,22 +1,47 @@
-"""Every figure the book draws (matplotlib).
+"""Every figure the book draws, in seaborn's idiom over tidy tables.
 
-Each function draws on an ``ax`` (a new figure if none is given) and returns
-the axes, so a chapter cell is one call plus, at most, a title.
+A figure that is a view of a table (accuracies over training, phase diagrams, histograms of IPRs
+and scores, AUC tables) is drawn by seaborn from a long-form DataFrame: one row per observation,
+the columns named in each function's docstring.  Figures that are not table views (the task
+tables, a neuron's weights and spectrum) stay in plain matplotlib.  One theme for the whole book
+(``set_theme``, applied on import): colour-blind-safe palettes, sized for the book's column and
+readable in Colab.
+
+Each function draws on ``ax`` / ``axes`` (new ones if none are given) and returns them, so a
+chapter cell is one call plus, at most, a title.  Several runs of the same setting (seeds) are
+drawn as their mean with a min-max band.
 """
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
+import seaborn as sns
 
 from .data import mask_categories
-from .history import first_step, grokking_steps
-from .phases import phase_grid
+from .history import first_step, grokking_steps, long_form
+from .phases import OUTCOMES, PHASES
 from .stats import binomial_pmf
+
+THEME = dict(context="notebook", style="ticks", palette="colorblind", font_scale=0.85,
+             rc={"axes.spines.top": False, "axes.spines.right": False, "legend.frameon": False,
+                 "figure.dpi": 100, "savefig.dpi": 150})
+BAND = ("pi", 100)  # seaborn's errorbar for several seeds: the min-max band around the mean
+
+
+def set_theme():
+    """The book's one theme (seaborn ``set_theme`` with ``THEME``); applied when plots is imported."""
+    sns.set_theme(**THEME)
+
+
+set_theme()
+PALETTE = sns.color_palette("colorblind")
 
 # One colour per metric, used in every chapter.
 COLORS = {
-    "train_acc": "C0", "test_acc": "C1", "corrupt_acc": "C3", "corrupt_true_acc": "C2",
-    "clean_acc": "C4", "loss": "C0", "test_loss": "C1", "mean_ipr": "C5", "weight_norm": "C7",
+    "train_acc": PALETTE[0], "test_acc": PALETTE[1], "corrupt_acc": PALETTE[3],
+    "corrupt_true_acc": PALETTE[2], "clean_acc": PALETTE[4], "loss": PALETTE[0],
+    "test_loss": PALETTE[1], "mean_ipr": PALETTE[5], "weight_norm": PALETTE[7],
 }
 LABELS = {
     "train_acc": "train (labels as given)", "test_acc": "test",
@@ -24,6 +49,12 @@ LABELS = {
     "clean_acc": "clean train", "loss": "train loss", "test_loss": "test loss",
     "mean_ipr": "mean IPR", "weight_norm": "weight norm",
 }
+# The paper's phases, colour-blind safe: the generalizing phases in blues and greens,
+# Memorization in vermilion, Forgetting in grey; a diverged run (no phase) in black.
+PHASE_COLORS = {"Coexistence": "#0173b2", "Partial Inversion": "#56b4e9",
+                "Full Inversion": "#029e73", "Memorization": "#d55e00",
+                "Forgetting / Confusion": "#bbbbbb", "Diverged": "#000000"}
+TRUTH_COLORS = {"changed": PALETTE[3], "clean": PALETTE[0]}
 
 
 def _ax(ax, figsize=(5, 3.5)):
@@ -32,19 +63,51 @@ def _ax(ax, figsize=(5, 3.5)):
     return ax
 
 
-def curves(history, metrics=("train_acc", "test_acc"), run: int = 0, ax=None, logx=False,
-           logy=False, label_prefix=""):
-    """Metrics of one run over training steps, from a ``SweepResult.history`` frame."""
-    ax = _ax(ax)
-    h = history[history.run == run]
-    for m in metrics:
-        ax.plot(h.step, h[m], color=COLORS.get(m), label=label_prefix + LABELS.get(m, m))
-    ax.set_xlabel("step")
+def _axes(axes, n: int, width: float, height: float, sharey: bool = False, squeeze: bool = True):
+    """``axes`` as an array, or a new row of n panels of ``width`` x ``height`` inches each."""
+    if axes is None:
+        _, axes = plt.subplots(1, n, figsize=(width * n, height), sharey=sharey,
+                               constrained_layout=True, squeeze=False)
+        return axes[0] if squeeze else axes
+    return np.atleast_1d(axes)
+
+
+def _logx(ax, logx: bool):
     if logx:
         ax.set_xscale("symlog", linthresh=10)
+        ax.set_xlim(left=0)
+
+
+def long_history(history, metrics, runs=None) -> pd.DataFrame:
+    """``grokbook.history.long_form`` with each metric named by its label (the legend's text)."""
+    out = long_form(history, metrics, runs)
+    out["metric"] = out.metric.map(lambda m: LABELS.get(m, m))
+    return out
+
+
+def _metric_palette(metrics):
+    return {LABELS.get(m, m): COLORS.get(m, PALETTE[i % len(PALETTE)]) for i, m in enumerate(metrics)}
+
+
+def _legend(ax, **kw):
+    if ax.get_legend() is not None:
+        sns.move_legend(ax, kw.pop("loc", "best"), title=kw.pop("title", None),
+                        fontsize=kw.pop("fontsize", "small"), **kw)
+
+
+def curves(history, metrics=("train_acc", "test_acc"), run: int = 0, ax=None, logx=False,
+           logy=False):
+    """Metrics of one run over training steps, from a history frame (columns run, step and the
+    metrics; ``SweepResult.history``)."""
+    ax = _ax(ax)
+    data = long_history(history[history.run == run], metrics)
+    sns.lineplot(data, x="step", y="value", hue="metric", palette=_metric_palette(metrics),
+                 errorbar=None, ax=ax)
+    ax.set_ylabel("")
+    _logx(ax, logx)
     if logy:
         ax.set_yscale("log")
-    ax.legend(frameon=False, fontsize="small")
+    _legend(ax, title=None)
     return ax
 
 
@@ -118,12 +181,13 @@ def given_labels(splits, run: int = 0, ax=None, cmap="twilight"):
 
 
 def chance_correct_histogram(counts, n_corrupted: int, p: int, ax=None):
-    """How many corrupted labels equal the truth, over many seeds, against Binomial(n, 1/p)."""
+    """How many corrupted labels equal the truth, over many seeds (``counts``, one per seed),
+    against Binomial(n, 1/p)."""
     counts = np.asarray(counts)
     ax = _ax(ax)
     k = np.arange(max(0, counts.min() - 3), counts.max() + 4)
-    ax.hist(counts, bins=np.append(k, k[-1] + 1) - 0.5, density=True, color="C1", alpha=0.6,
-            label=f"{len(counts)} seeds")
+    sns.histplot(pd.DataFrame({"correct by chance": counts}), x="correct by chance", discrete=True,
+                 stat="probability", color=PALETTE[1], alpha=0.6, ax=ax, label=f"{len(counts)} seeds")
     ax.plot(k, binomial_pmf(n_corrupted, 1 / p, k), "k.-", lw=1,
             label=f"Binomial({n_corrupted}, 1/{p})")
     mean, sd = n_corrupted / p, np.sqrt(n_corrupted * (1 / p) * (1 - 1 / p))
@@ -131,9 +195,8 @@ def chance_correct_histogram(counts, n_corrupted: int, p: int, ax=None):
     ax.axvspan(mean - sd, mean + sd, color="0.9", zorder=0, label="mean ± 1 sd")
     ax.set_xlabel("corrupted labels that are correct by chance")
     ax.set_ylabel("fraction of seeds")
-    ax.legend(frameon=False, fontsize="small")
+    ax.legend(fontsize="small")
     return ax
-
 
 
 # --- chapter 2: grokking on clean data ----------------------------------------------------
@@ -158,54 +221,61 @@ def grokking(history, run: int = 0, threshold: float = 0.99, ax=None):
 def compare_runs(history, runs, metric: str = "test_acc", by: str = "wd", ax=None,
                  logx: bool = True, cmap: str = "viridis", reference: float | None = None,
                  reference_label: str | None = None):
-    """One metric over training for every run of ``runs`` (e.g. ``result.runs``), labelled by ``by``.
+    """One metric over training for the runs of ``runs`` (e.g. ``result.runs``), one line per
+    value of ``by``; several runs with the same value (seeds) are their mean and min-max band.
 
     ``reference`` draws a dashed horizontal line (a baseline, e.g. the IPR of random weights).
     """
     ax = _ax(ax)
-    colors = plt.get_cmap(cmap)(np.linspace(0, 0.85, len(runs)))
-    for color, (_, row) in zip(colors, runs.iterrows()):
-        h = history[history.run == row["run"]]
-        ax.plot(h.step, h[metric], color=color, label=f"{by} = {row[by]:g}")
+    data = long_history(history[history.run.isin(runs.run)], [metric], runs[["run", by]])
+    values = list(dict.fromkeys(runs[by]))  # in the order of the runs table
+    palette = dict(zip(values, sns.color_palette(cmap, len(values) + 1)[:len(values)]))
+    data[by] = data[by].map(lambda v: f"{by} = {v:g}")
+    sns.lineplot(data, x="step", y="value", hue=by, errorbar=BAND, ax=ax,
+                 hue_order=[f"{by} = {v:g}" for v in values],
+                 palette={f"{by} = {v:g}": c for v, c in palette.items()})
     if reference is not None:
         ax.axhline(reference, color="0.4", ls="--", lw=1, label=reference_label)
     ax.set_xlabel("step")
     ax.set_ylabel({"train_acc": "train accuracy", "test_acc": "test accuracy"}.get(
         metric, LABELS.get(metric, metric)))
-    if logx:
-        ax.set_xscale("symlog", linthresh=10)
-        ax.set_xlim(left=0)
-    ax.legend(frameon=False, fontsize="small")
+    _logx(ax, logx)
+    ax.legend(fontsize="small")
     return ax
 
 
 def delay_bars(history, runs, by: str = "wd", threshold: float = 0.99, ax=None):
-    """The grokking delay of every run, one bar per value of ``by``.
+    """The grokking delay of every run, one bar per value of ``by`` (several seeds: the mean,
+    each seed a dot).
 
-    A run that never reaches ``threshold`` test accuracy gets a hatched bar as tall as
+    A value whose runs never reach ``threshold`` test accuracy gets a hatched bar as tall as
     the training ran, marked "never": its delay is longer than we looked.
     """
     ax = _ax(ax)
     table = grokking_steps(history, threshold)
     last = float(history.step.max())
-    labels = [f"{v:g}" for v in runs[by]]
-    for i, run in enumerate(runs["run"]):
-        delay = table.loc[run, "delay"]
-        if np.isfinite(delay):
-            ax.bar(i, delay, color="C1")
-            ax.text(i, delay, f"{delay:.0f}", ha="center", va="bottom", fontsize="small")
+    data = runs[["run", by]].assign(delay=table.loc[runs.run, "delay"].to_numpy())
+    labels = [f"{v:g}" for v in dict.fromkeys(data[by])]  # in the order of the runs table
+    data[by] = data[by].map(lambda v: f"{v:g}")
+    done = data[np.isfinite(data.delay)]
+    sns.barplot(done, x=by, y="delay", order=labels, color=PALETTE[1], errorbar=None, ax=ax)
+    if (done.groupby(by).size() > 1).any():  # several seeds: each one a dot
+        sns.stripplot(done, x=by, y="delay", order=labels, color="0.2", size=3, ax=ax)
+    for i, label in enumerate(labels):
+        mine = data[data[by] == label]
+        if np.isfinite(mine.delay).any():
+            d = mine.delay[np.isfinite(mine.delay)].mean()
+            ax.text(i, d, f"{d:.0f}", ha="center", va="bottom", fontsize="small")
         else:
             ax.bar(i, last, color="none", edgecolor="0.5", hatch="//")
             ax.text(i, last, f"never\n(in {last:.0f} steps)", ha="center", va="bottom",
                     fontsize="small")
-    ax.set_xticks(range(len(labels)), labels)
     ax.set_xlabel(by)
     ax.set_ylabel("grokking delay (steps)")
     ax.set_title(f"from train acc ≥ {threshold:.0%} to test acc ≥ {threshold:.0%}",
                  fontsize="small")
     ax.set_ylim(0, last * 1.2)
     return ax
-
 
 
 # --- chapter 3: Fourier features and the IPR -----------------------------------------------
@@ -242,41 +312,47 @@ def neuron_weights(model, neuron: int, run: int = 0, axes=None, title: str = "")
     return axes
 
 
-def ipr_comparison(iprs: dict, p: int | None = None, ax=None, bins=np.linspace(0, 1, 51)):
-    """Histograms of per-neuron IPR, one per entry of ``{name: values}``, on a log count axis.
+def _ipr_frame(iprs: dict, name: str = "network") -> pd.DataFrame:
+    """``{name: per-neuron IPRs}`` as a long frame: columns ``IPR`` (clipped into [0, 1]: an exact
+    cosine can round to 1 + 1e-7) and ``name``."""
+    return pd.concat([pd.DataFrame({"IPR": np.clip(np.asarray(v, dtype=float).ravel(), 0, 1),
+                                    name: k}) for k, v in iprs.items()], ignore_index=True)
 
-    Values are clipped into [0, 1] (an exact cosine can round to 1 + 1e-7); with ``p`` the
-    Gaussian level 2 / (p//2 + 1) is marked.
-    """
+
+def ipr_comparison(iprs: dict, p: int | None = None, ax=None, bins=np.linspace(0, 1, 51)):
+    """Histograms of per-neuron IPR, one hue per entry of ``{name: values}``, on a log count
+    axis; with ``p`` the Gaussian level 2 / (p//2 + 1) is marked."""
     ax = _ax(ax, figsize=(6, 3.2))
-    for i, (name, values) in enumerate(iprs.items()):
-        values = np.clip(np.asarray(values, dtype=float).ravel(), 0, 1)
-        ax.hist(values, bins=bins, alpha=0.6, color=f"C{i}", label=name)
+    sns.histplot(_ipr_frame(iprs), x="IPR", hue="network", bins=bins, element="step", alpha=0.4,
+                 ax=ax)
     if p is not None:
-        ax.axvline(2 / (p // 2 + 1), color="k", ls=":", lw=1, label="Gaussian ≈ 2/(p//2+1)")
+        ax.axvline(2 / (p // 2 + 1), color="k", ls=":", lw=1)
+        ax.text(2 / (p // 2 + 1), 1.0, " Gaussian ≈ 2/(p//2+1)", transform=ax.get_xaxis_transform(),
+                va="top", fontsize="x-small")
     ax.set_yscale("log")
-    ax.set_xlabel("IPR")
     ax.set_ylabel("neurons")
-    ax.legend(frameon=False, fontsize="small")
+    _legend(ax, title=None)
     return ax
 
 
 def frequency_counts(table, p: int, ax=None):
-    """How many neurons use each frequency (U's dominant one), from ``neuron_fourier``."""
+    """How many neurons use each frequency (U's dominant one), from ``neuron_fourier`` (column
+    ``freq_u``; NaN: a neuron with no frequency, left out)."""
     ax = _ax(ax, figsize=(6, 2.8))
-    freqs = np.arange(1, p // 2 + 1)
-    freq = table.freq_u.dropna().to_numpy().astype(int)  # NaN: neurons with no frequency
-    counts = np.bincount(freq, minlength=p // 2 + 1)[1:]
-    ax.bar(freqs, counts, color="C5")
+    sns.histplot(table.dropna(subset=["freq_u"]), x="freq_u", discrete=True, color=PALETTE[5],
+                 ax=ax)
+    ax.set_xlim(0.5, p // 2 + 0.5)
     ax.set_xlabel("dominant frequency s")
     ax.set_ylabel("neurons")
     return ax
 
 
 def phase_mismatch(table, ax=None, bins=np.linspace(-np.pi, np.pi, 49)):
-    """Histogram of phi_W - phi_U - phi_V per neuron, from ``neuron_fourier``."""
+    """Histogram of phi_W - phi_U - phi_V per neuron, from ``neuron_fourier`` (column
+    ``phase_mismatch``)."""
     ax = _ax(ax, figsize=(5, 2.8))
-    ax.hist(table.phase_mismatch.dropna(), bins=bins, color="C2")
+    sns.histplot(table.dropna(subset=["phase_mismatch"]), x="phase_mismatch", bins=bins,
+                 color=PALETTE[2], ax=ax)
     ax.set_xlabel(r"$\varphi_W - \varphi_U - \varphi_V$ (radians)")
     ax.set_ylabel("neurons")
     ax.set_xticks([-np.pi, -np.pi / 2, 0, np.pi / 2, np.pi], ["−π", "−π/2", "0", "π/2", "π"])
@@ -284,26 +360,26 @@ def phase_mismatch(table, ax=None, bins=np.linspace(-np.pi, np.pi, 49)):
 
 
 def analytic_accuracy_curve(widths, accuracies, p: int, ax=None):
-    """Accuracy of the analytic solution against its width N; ``accuracies`` (len(widths), seeds)."""
+    """Accuracy of the analytic solution against its width N; ``accuracies`` (len(widths), draws):
+    each draw of frequencies and phases a dot, their mean a line."""
     acc = np.asarray(accuracies, dtype=float)
-    widths = np.asarray(widths)
+    data = pd.DataFrame({"width N": np.repeat(np.asarray(widths), acc.shape[1]),
+                         "accuracy": acc.ravel()})
     ax = _ax(ax)
-    for j in range(acc.shape[1]):
-        ax.plot(widths, acc[:, j], "o", color="C0", alpha=0.4, ms=4,
-                label="one draw of frequencies and phases" if j == 0 else None)
-    ax.plot(widths, acc.mean(1), "-", color="C0", label="mean")
+    sns.scatterplot(data, x="width N", y="accuracy", color=PALETTE[0], alpha=0.4, s=16, ax=ax,
+                    label="one draw of frequencies and phases")
+    sns.lineplot(data, x="width N", y="accuracy", color=PALETTE[0], errorbar=None, ax=ax,
+                 label="mean")
     ax.axhline(1.0, color="0.6", lw=0.5)
     ax.set_xscale("log")
-    ax.set_xlabel("width N")
     ax.set_ylabel(f"accuracy on all {p}² pairs")
-    ax.legend(frameon=False, fontsize="small")
+    ax.legend(fontsize="small")
     return ax
-
 
 
 # --- chapters 4 and 5: coexistence and pruning ---
 COEXISTENCE_METRICS = ("corrupt_acc", "corrupt_true_acc", "clean_acc", "test_acc")
-PRUNE_ORDERS = {"low": ("lowest IPR first", "C3"), "high": ("highest IPR first", "C2"),
+PRUNE_ORDERS = {"low": ("lowest IPR first", PALETTE[3]), "high": ("highest IPR first", PALETTE[2]),
                 "random": ("random order", "0.35")}
 
 
@@ -318,50 +394,48 @@ def coexistence(history, run: int = 0, ax=None, logx: bool = True):
 
 
 def ipr_split(ipr, low: float = 0.3, high: float = 0.6, ax=None, bins=np.linspace(0, 1, 41)):
-    """Histogram of one network's neuron IPRs: below ``low`` (memorizing, red), above ``high``
-    (generalizing, green), in between (grey); each group's count in the legend."""
+    """Histogram of one network's neuron IPRs, stacked by group: below ``low`` (memorizing),
+    above ``high`` (generalizing), in between; each group's count in the legend."""
     values = np.clip(np.asarray(ipr, dtype=float).ravel(), 0, 1)
     ax = _ax(ax, figsize=(6, 3.2))
-    groups = ((values < low, f"IPR < {low:g} (memorizing)", "C3"),
-              ((values >= low) & (values <= high), "in between", "0.6"),
-              (values > high, f"IPR > {high:g} (generalizing)", "C2"))
-    for mask, name, color in groups:
-        ax.hist(values[mask], bins=bins, color=color,
-                label=f"{name}: {mask.sum()} ({mask.mean():.0%})")
+    groups = {f"IPR < {low:g} (memorizing)": (values < low, PHASE_COLORS["Memorization"]),
+              "in between": ((values >= low) & (values <= high), "0.6"),
+              f"IPR > {high:g} (generalizing)": (values > high, PHASE_COLORS["Full Inversion"])}
+    names = {g: f"{g}: {m.sum()} ({m.mean():.0%})" for g, (m, _) in groups.items()}
+    group = np.select([m for m, _ in groups.values()], [names[g] for g in groups], default="")
+    sns.histplot(pd.DataFrame({"IPR": values, "neurons": group}), x="IPR", hue="neurons",
+                 hue_order=list(names.values()), bins=bins, multiple="stack", alpha=0.8,
+                 palette={names[g]: c for g, (_, c) in groups.items()}, ax=ax)
     for x in (low, high):
         ax.axvline(x, color="k", ls=":", lw=1)
-    ax.set_xlabel("IPR")
     ax.set_ylabel("neurons")
-    ax.legend(frameon=False, fontsize="small")
+    _legend(ax, title=None)
     return ax
 
 
-def _order_mean(curves, order, metric):
-    """Fractions, mean, min and max of ``metric`` over the curves of one order (several seeds)."""
-    c = curves[curves.order == order].groupby("fraction")[metric]
-    return c.mean().index.to_numpy(), c.mean().to_numpy(), c.min().to_numpy(), c.max().to_numpy()
+def _prune_frame(curves, metrics):
+    """Pruning curves (columns order, fraction, the metrics[, seed]) in long form."""
+    ids = [c for c in ("order", "fraction", "seed") if c in curves]
+    out = curves.melt(id_vars=ids, value_vars=list(metrics), var_name="metric")
+    out["metric"] = out.metric.map(lambda m: LABELS.get(m, m))
+    return out
 
 
 def pruning(curves, metrics=("test_acc", "corrupt_acc", "corrupt_true_acc", "clean_acc"),
             orders=("low", "high", "random"), axes=None):
     """Accuracies against the fraction of neurons pruned, one panel per order, from
-    ``grokbook.prune_curves``.  An order with several curves (e.g. random order with a ``seed``
-    column) is drawn as its mean with a min-max band."""
-    if axes is None:
-        _, axes = plt.subplots(1, len(orders), figsize=(4 * len(orders), 3.2), sharey=True,
-                               constrained_layout=True)
-    axes = np.atleast_1d(axes)
-    for order, ax in zip(orders, axes):
-        for m in metrics:
-            x, mean, lo, hi = _order_mean(curves, order, m)
-            ax.plot(x, mean, color=COLORS.get(m), label=LABELS.get(m, m))
-            if (hi > lo).any():
-                ax.fill_between(x, lo, hi, color=COLORS.get(m), alpha=0.2, lw=0)
+    ``grokbook.prune_curves`` (columns order, fraction, the metrics; a ``seed`` column for
+    several random orders, drawn as their mean and min-max band)."""
+    axes = _axes(axes, len(orders), 4, 3.2, sharey=True)
+    data = _prune_frame(curves, metrics)
+    for k, (order, ax) in enumerate(zip(orders, axes)):
+        sns.lineplot(data[data.order == order], x="fraction", y="value", hue="metric",
+                     palette=_metric_palette(metrics), errorbar=BAND, ax=ax, legend=(k == 0))
         ax.set_title(PRUNE_ORDERS.get(order, (order,))[0], fontsize="medium")
         ax.set_xlabel("fraction of neurons pruned")
+        ax.set_ylabel("accuracy" if k == 0 else "")
         ax.set_ylim(-0.02, 1.02)
-    axes[0].set_ylabel("accuracy")
-    axes[0].legend(frameon=False, fontsize="small")
+    _legend(axes[0], title=None)
     return axes
 
 
@@ -370,69 +444,86 @@ def pruning_by_order(curves, metric: str = "corrupt_acc", orders=("low", "high",
     """One metric against the fraction pruned, one line per order (random: mean and min-max band);
     ``mark`` draws a vertical line (e.g. the fraction of low-IPR neurons)."""
     ax = _ax(ax)
-    for order in orders:
-        name, color = PRUNE_ORDERS.get(order, (order, None))
-        x, mean, lo, hi = _order_mean(curves, order, metric)
-        ax.plot(x, mean, color=color, label=name)
-        if (hi > lo).any():
-            ax.fill_between(x, lo, hi, color=color, alpha=0.2, lw=0)
+    data = curves[curves.order.isin(orders)].assign(
+        order=lambda d: d.order.map(lambda o: PRUNE_ORDERS.get(o, (o,))[0]))
+    sns.lineplot(data, x="fraction", y=metric, hue="order",
+                 hue_order=[PRUNE_ORDERS.get(o, (o,))[0] for o in orders],
+                 palette={PRUNE_ORDERS[o][0]: PRUNE_ORDERS[o][1] for o in orders if o in PRUNE_ORDERS},
+                 errorbar=BAND, ax=ax)
     if mark is not None:
         ax.axvline(mark, color="k", ls=":", lw=1, label=mark_label)
     ax.set_xlabel("fraction of neurons pruned")
     ax.set_ylabel(LABELS.get(metric, metric).replace("corrupted", "accuracy on corrupted", 1)
                   if metric.startswith("corrupt") else f"{LABELS.get(metric, metric)} accuracy")
     ax.set_ylim(-0.02, 1.02)
-    ax.legend(frameon=False, fontsize="small")
+    ax.legend(fontsize="small")
     return ax
 
 
 # --- chapter 6: regularization and phase diagrams ---
-PHASE_COLORS = {"Coexistence": "#4c72b0", "Partial Inversion": "#8fd18a",
-                "Full Inversion": "#2a8a3e", "Memorization": "#c44e52",
-                "Forgetting / Confusion": "#bbbbbb", "Diverged": "#000000"}
-
-
 def phase_diagram(runs, ax=None, title: str = "", mark=None, legend: bool = True):
-    """One phase diagram: alpha (rows) against xi (columns), each cell coloured by its phase.
-    ``mark=(alpha, xi)`` outlines one cell (the explorer's selection)."""
+    """One phase diagram from a runs table (columns alpha, xi, phase; several runs per cell
+    allowed): alpha (rows, growing upwards) against xi (columns), each cell coloured by its
+    majority phase; cells whose seeds disagree are marked with a dot.  ``mark=(alpha, xi)``
+    outlines one cell (the explorer's selection)."""
     from matplotlib.colors import ListedColormap
-    from matplotlib.patches import Patch, Rectangle
+    from matplotlib.patches import Rectangle
 
-    from .phases import OUTCOMES, PHASES
+    from .phases import majority_grid
     ax = _ax(ax, figsize=(3.6, 3.2))
-    alphas, xis, table = phase_grid(runs)
-    codes = np.vectorize(OUTCOMES.index)(table)  # the five phases, and Diverged (black) if any
-    ax.imshow(codes, origin="lower", aspect="auto", vmin=-0.5, vmax=len(OUTCOMES) - 0.5,
-              cmap=ListedColormap([PHASE_COLORS[p] for p in OUTCOMES]), interpolation="nearest")
-    shown = PHASES + tuple(o for o in OUTCOMES[len(PHASES):] if (table == o).any())
-    step = max(1, len(xis) // 5)
-    ax.set_xticks(range(0, len(xis), step), [f"{x:.2g}" for x in xis[::step]])
-    ax.set_yticks(range(0, len(alphas), step), [f"{a:.2g}" for a in alphas[::step]])
+    alphas, xis, table, share = majority_grid(runs)
+    codes = pd.DataFrame(np.vectorize(OUTCOMES.index)(table)[::-1], index=[f"{a:.2g}" for a in alphas[::-1]],
+                         columns=[f"{x:.2g}" for x in xis])
+    sns.heatmap(codes, ax=ax, cmap=ListedColormap([PHASE_COLORS[p] for p in OUTCOMES]),
+                vmin=-0.5, vmax=len(OUTCOMES) - 0.5, cbar=False, linewidths=0.5, linecolor="white",
+                square=False)
+    uncertain = np.argwhere((share < 1)[::-1])
+    ax.scatter(uncertain[:, 1] + 0.5, uncertain[:, 0] + 0.5, s=10, color="k", marker="o")
     ax.set_xlabel(r"corruption $\xi$")
     ax.set_ylabel(r"training fraction $\alpha$")
+    ax.tick_params(axis="y", rotation=0)
     ax.set_title(title, fontsize="medium")
     if mark is not None:
-        i, j = list(alphas).index(mark[0]), list(xis).index(mark[1])
-        ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, ec="k", lw=2))
+        i = len(alphas) - 1 - list(alphas).index(mark[0])
+        j = list(xis).index(mark[1])
+        ax.add_patch(Rectangle((j, i), 1, 1, fill=False, ec="k", lw=2))
     if legend:
-        ax.legend(handles=[Patch(color=PHASE_COLORS[p], label=p) for p in shown],
-                  frameon=False, fontsize="x-small", loc="upper left", bbox_to_anchor=(1.02, 1))
+        ax.legend(handles=_phase_handles(table, share), fontsize="x-small", loc="upper left",
+                  bbox_to_anchor=(1.02, 1))
     return ax
 
 
+def _phase_handles(table, share):
+    """Legend entries: the paper's five phases, Diverged if present, the seeds-disagree mark."""
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+    shown = PHASES + tuple(o for o in OUTCOMES[len(PHASES):] if (table == o).any())
+    handles = [Patch(color=PHASE_COLORS[p], label=p) for p in shown]
+    if (np.asarray(share) < 1).any():
+        handles.append(Line2D([], [], color="k", marker="o", ls="", ms=3, label="seeds disagree"))
+    return handles
+
+
 def phase_diagrams(runs, by: str, panels=None, axes=None, titles=None):
-    """One phase diagram per value of column ``by`` (e.g. wd, dropout, part), side by side,
-    with one shared legend.  ``panels`` picks and orders the values; ``titles`` labels them."""
+    """One phase diagram per value of column ``by`` (e.g. wd, dropout, panel) of a runs table,
+    as facets of one figure with one shared legend.  ``panels`` picks and orders the values;
+    ``titles`` labels them.  Returns the axes."""
+    from .phases import majority_grid
     panels = list(panels if panels is not None else sorted(runs[by].unique()))
+    titles = titles if titles is not None else [f"{by} = {v:g}" for v in panels]
+    data = runs[runs[by].isin(panels)]
     if axes is None:
-        _, axes = plt.subplots(1, len(panels), figsize=(2.9 * len(panels) + 1.6, 2.9),
-                               sharey=True, constrained_layout=True)
-    axes = np.atleast_1d(axes)
+        grid = sns.FacetGrid(data, col=by, col_order=panels, height=2.8, aspect=0.95)
+        axes = grid.axes.flat
+    axes = np.asarray(list(axes))
     for k, (ax, v) in enumerate(zip(axes, panels)):
-        title = titles[k] if titles is not None else f"{by} = {v:g}"
-        phase_diagram(runs[runs[by] == v], ax=ax, title=title, legend=(k == len(panels) - 1))
+        phase_diagram(data[data[by] == v], ax=ax, title=titles[k], legend=False)
         if k:
             ax.set_ylabel("")
+    tables = [majority_grid(data[data[by] == v])[2:] for v in panels]
+    handles = _phase_handles(np.concatenate([t.ravel() for t, _ in tables]),
+                             np.concatenate([s.ravel() for _, s in tables]))
+    axes[-1].legend(handles=handles, fontsize="x-small", loc="upper left", bbox_to_anchor=(1.02, 1))
     return axes
 
 
@@ -441,8 +532,8 @@ def gamma_vs_ipr(ipr, gamma, ax=None, title: str = ""):
     from .stats import spearman
     ipr, gamma = np.asarray(ipr, float).ravel(), np.asarray(gamma, float).ravel()
     ax = _ax(ax, figsize=(4.2, 3.2))
-    ax.scatter(ipr, gamma, s=6, alpha=0.5, color="C5", lw=0)
-    ax.set_xlabel("IPR")
+    sns.scatterplot(pd.DataFrame({"IPR": ipr, "|gamma|": gamma}), x="IPR", y="|gamma|", s=8,
+                    alpha=0.5, color=PALETTE[5], linewidth=0, ax=ax)
     ax.set_ylabel(r"BatchNorm $|\gamma|$")
     ax.set_title((title + "\n" if title else "") + f"Spearman ρ = {spearman(ipr, gamma):.2f}",
                  fontsize="medium")
@@ -469,21 +560,22 @@ def sweep_cell(data, panel, alpha: float, xi: float, axes=None):
 
 def pruning_view(ipr, curves, order: str, fraction: float, seed: int = 0, axes=None):
     """The pruning explorer's view: the IPR histogram with the neurons pruned at ``fraction`` in
-    ``order`` shaded, and the accuracies against the fraction pruned with ``fraction`` marked."""
-    from .prune import prune_order
+    ``order`` stacked apart, and the accuracies against the fraction pruned with ``fraction``
+    marked."""
     import torch
+
+    from .prune import prune_order
     ipr = np.asarray(ipr, dtype=float)
-    if axes is None:
-        _, axes = plt.subplots(1, 2, figsize=(10, 3.2), constrained_layout=True)
+    axes = _axes(axes, 2, 5, 3.2)
     gone = prune_order(torch.as_tensor(ipr), order, seed)[: round(fraction * len(ipr))].numpy()
     kept = np.ones(len(ipr), bool)
     kept[gone] = False
-    bins = np.linspace(0, 1, 41)
-    axes[0].hist([np.clip(ipr[kept], 0, 1), np.clip(ipr[~kept], 0, 1)], bins=bins, stacked=True,
-                 color=["C5", "0.8"], label=[f"kept: {kept.sum()}", f"pruned: {(~kept).sum()}"])
-    axes[0].set_xlabel("IPR")
+    names = {True: f"kept: {kept.sum()}", False: f"pruned: {(~kept).sum()}"}
+    sns.histplot(pd.DataFrame({"IPR": np.clip(ipr, 0, 1), "neurons": [names[k] for k in kept]}),
+                 x="IPR", hue="neurons", hue_order=[names[True], names[False]], multiple="stack",
+                 bins=np.linspace(0, 1, 41), palette=[PALETTE[5], "0.8"], ax=axes[0])
     axes[0].set_ylabel("neurons")
-    axes[0].legend(frameon=False, fontsize="small")
+    _legend(axes[0], title=None)
     pruning(curves, orders=(order,), axes=np.array([axes[1]]))
     axes[1].axvline(fraction, color="k", ls=":", lw=1)
     return axes
@@ -495,82 +587,75 @@ STAGE_METRICS = ("train_acc", "test_acc", "corrupt_acc", "corrupt_true_acc")
 
 def stage_panels(history, runs, metrics=STAGE_METRICS, by: str = "wd", inverted=None,
                  marks=(), axes=None, logx: bool = True):
-    """One panel per run of ``runs`` (e.g. ``result.runs``): ``metrics`` over training.
+    """One panel per value of ``by`` among ``runs`` (e.g. ``result.runs``): ``metrics`` over
+    training (several seeds: mean and min-max band).
 
     ``inverted`` draws the Full Inversion train accuracy (``grokbook.history.inversion_level``)
     as a dashed line; ``marks`` are steps drawn as dotted vertical lines in every panel
     (e.g. the steps of snapshots).  Returns the axes.
     """
-    if axes is None:
-        _, axes = plt.subplots(1, len(runs), figsize=(3.4 * len(runs), 3.2), sharey=True,
-                               constrained_layout=True)
-    axes = np.atleast_1d(axes)
-    for ax, (_, row) in zip(axes, runs.iterrows()):
-        h = history[history.run == row["run"]]
-        for m in metrics:
-            ax.plot(h.step, h[m], color=COLORS.get(m), label=LABELS.get(m, m))
+    values = list(dict.fromkeys(runs[by]))
+    axes = _axes(axes, len(values), 3.4, 3.2, sharey=True)
+    data = long_history(history[history.run.isin(runs.run)], metrics, runs[["run", by]])
+    for k, (ax, v) in enumerate(zip(axes, values)):
+        sns.lineplot(data[data[by] == v], x="step", y="value", hue="metric",
+                     palette=_metric_palette(metrics), errorbar=BAND, ax=ax, legend=(k == 0))
         if inverted is not None:
             ax.axhline(inverted, color="0.4", ls="--", lw=1, label="Full Inversion level")
         for s in marks:
             ax.axvline(s, color="0.6", ls=":", lw=1)
-        ax.set_title(f"{by} = {row[by]:g}" + (f" ({row['phase']})" if "phase" in row else ""),
-                     fontsize="medium")
-        ax.set_xlabel("step")
-        if logx:
-            ax.set_xscale("symlog", linthresh=10)
-            ax.set_xlim(left=0)
-    axes[0].set_ylabel("accuracy")
-    axes[0].legend(frameon=False, fontsize="x-small", loc="center left")
+        mine = runs[runs[by] == v]
+        phase = f" ({mine.phase.mode().iloc[0]})" if "phase" in mine else ""
+        ax.set_title(f"{by} = {v:g}{phase}", fontsize="medium")
+        ax.set_ylabel("accuracy" if k == 0 else "")
+        _logx(ax, logx)
+    axes[0].legend(fontsize="x-small", loc="center left")
     return axes
 
 
-def ipr_snapshots(iprs: dict, axes=None, bins=np.linspace(0, 1, 26), color="C5"):
+def ipr_snapshots(iprs: dict, axes=None, bins=np.linspace(0, 1, 26), color=None):
     """Histograms of per-neuron IPR side by side, one panel per ``{title: values}`` entry
     (e.g. one per snapshot step), with each panel's mean marked.  Returns the axes."""
-    if axes is None:
-        _, axes = plt.subplots(1, len(iprs), figsize=(3.2 * len(iprs), 2.8), sharey=True,
-                               constrained_layout=True)
-    axes = np.atleast_1d(axes)
-    for ax, (title, values) in zip(axes, iprs.items()):
-        values = np.asarray(values, dtype=float).ravel()
-        ax.hist(values, bins=bins, color=color)
-        ax.axvline(values.mean(), color="0.3", ls="--", lw=1, label=f"mean {values.mean():.2f}")
+    axes = _axes(axes, len(iprs), 3.2, 2.8, sharey=True)
+    data = _ipr_frame(iprs, "panel")
+    for k, (ax, title) in enumerate(zip(axes, iprs)):
+        values = data[data.panel == title]
+        sns.histplot(values, x="IPR", bins=bins, color=color or PALETTE[5], ax=ax)
+        ax.axvline(values.IPR.mean(), color="0.3", ls="--", lw=1,
+                   label=f"mean {values.IPR.mean():.2f}")
         ax.set_title(title, fontsize="medium")
-        ax.set_xlabel("IPR")
-        ax.legend(frameon=False, fontsize="small")
-    axes[0].set_ylabel("neurons")
+        ax.set_ylabel("neurons" if k == 0 else "")
+        ax.legend(fontsize="small")
     return axes
 
 
 # --- chapter 8: what counts as memorization ---
-TRUTH_COLORS = {"changed": "C3", "clean": "C0"}
-
-
-def _split(values, changed, clean):
+def _truth_frame(values, changed, clean, name="score", dropna=True) -> pd.DataFrame:
+    """Per-pair values of the changed and the clean training pairs as a long frame: columns
+    ``name`` and ``pairs`` ("changed" / "clean"); NaN values left out unless ``dropna=False``."""
     values = np.asarray(values, dtype=float)
-    return {"changed": values[np.asarray(changed, bool)], "clean": values[np.asarray(clean, bool)]}
+    parts = [pd.DataFrame({name: values[np.asarray(mask, bool)], "pairs": g})
+             for g, mask in (("changed", changed), ("clean", clean))]
+    out = pd.concat(parts, ignore_index=True)
+    return out[np.isfinite(out[name])] if dropna else out
 
 
 def score_histograms(scores: dict, changed, clean, aucs: dict | None = None, axes=None, bins=30):
     """One panel per ``{name: per-example score}``: the score's distribution on the changed
-    training pairs (red) and the clean ones (blue), each normalised, AUC in the title."""
-    if axes is None:
-        _, axes = plt.subplots(1, len(scores), figsize=(3.1 * len(scores), 2.6),
-                               constrained_layout=True)
-    axes = np.atleast_1d(axes)
-    for ax, (name, values) in zip(axes, scores.items()):
-        groups = _split(values, changed, clean)
-        finite = np.concatenate([v[~np.isnan(v)] for v in groups.values()])
-        edges = np.histogram_bin_edges(finite, bins=bins) if finite.size else bins
-        for g, v in groups.items():
-            v = v[~np.isnan(v)]
-            if v.size:
-                ax.hist(v, bins=edges, color=TRUTH_COLORS[g], alpha=0.55, density=True,
-                        label=f"{g} ({v.size})")
-        title = name if aucs is None else f"{name}\nAUC {aucs[name]:.2f}"
-        ax.set_title(title, fontsize="small")
+    training pairs and the clean ones, each normalised, AUC in the title.  Returns the axes."""
+    axes = _axes(axes, len(scores), 3.1, 2.6)
+    for k, (ax, (name, values)) in enumerate(zip(axes, scores.items())):
+        data = _truth_frame(values, changed, clean)
+        counts = data.pairs.value_counts()
+        data["pairs"] = data.pairs.map(lambda g: f"{g} ({counts[g]})")
+        sns.histplot(data, x="score", hue="pairs", stat="density", common_norm=False, bins=bins,
+                     palette={f"{g} ({counts.get(g, 0)})": c for g, c in TRUTH_COLORS.items()},
+                     alpha=0.55, ax=ax, legend=(k == 0))
+        ax.set_title(name if aucs is None else f"{name}\nAUC {aucs[name]:.2f}", fontsize="small")
+        ax.set_xlabel("")
+        ax.set_ylabel("")
         ax.set_yticks([])
-    axes[0].legend(frameon=False, fontsize="x-small")
+    _legend(axes[0], title=None, fontsize="x-small")
     return axes
 
 
@@ -578,13 +663,8 @@ def auc_heatmap(table, ax=None, cmap="RdBu_r"):
     """ROC AUC of every score (rows) in every setting (columns) of a frame, annotated; 0.5 (no
     separation) is white, 1 (changed labels score higher) red, 0 (lower) blue."""
     ax = _ax(ax, figsize=(1.6 + 1.5 * table.shape[1], 0.9 + 0.38 * table.shape[0]))
-    values = table.to_numpy(dtype=float)
-    ax.imshow(values, cmap=cmap, vmin=0, vmax=1, aspect="auto")
-    for (i, j), v in np.ndenumerate(values):
-        ax.text(j, i, "–" if np.isnan(v) else f"{v:.2f}", ha="center", va="center",
-                fontsize="small", color="k" if np.isnan(v) or 0.2 < v < 0.8 else "w")
-    ax.set_xticks(range(table.shape[1]), table.columns, fontsize="small")
-    ax.set_yticks(range(table.shape[0]), table.index, fontsize="small")
+    sns.heatmap(table.astype(float), ax=ax, cmap=cmap, vmin=0, vmax=1, center=0.5, annot=True,
+                fmt=".2f", annot_kws={"fontsize": "small"}, cbar_kws={"label": "ROC AUC"})
     ax.set_title("ROC AUC against the changed labels", fontsize="medium")
     return ax
 
@@ -593,13 +673,16 @@ def reliability_curve(curve, ax=None):
     """Reliability of a score against the number of models t, from a frame with columns ``t``,
     ``reliability`` (split-half, Spearman-Brown), ``plug_in`` and ``bound`` (binomial)."""
     ax = _ax(ax)
-    ax.plot(curve.t, curve.reliability, "o-", color="C0", label="split-half (Spearman–Brown)")
-    ax.plot(curve.t, curve.plug_in, "s--", color="C2", label="binomial, plug-in")
-    ax.plot(curve.t, curve.bound, "v:", color="0.4", label="binomial lower bound")
+    names = {"reliability": "split-half (Spearman–Brown)", "plug_in": "binomial, plug-in",
+             "bound": "binomial lower bound"}
+    data = curve.melt(id_vars=["t"], value_vars=list(names), var_name="estimate")
+    data["estimate"] = data.estimate.map(names)
+    sns.lineplot(data, x="t", y="value", hue="estimate", style="estimate", markers=True,
+                 palette=[PALETTE[0], PALETTE[2], "0.4"], errorbar=None, ax=ax)
     ax.set_xlabel("models t")
     ax.set_ylabel("reliability")
     ax.set_ylim(-0.02, 1.02)
-    ax.legend(frameon=False, fontsize="small")
+    _legend(ax, title=None)
     return ax
 
 
@@ -607,23 +690,23 @@ def in_out(frames: dict, changed, clean, axes=None, jitter: float = 0.015, seed:
     """Per panel (one per ``{title: feldman_scores frame}``): each training pair's accuracy over
     the models that did not see it (x: is it an outlier to them?) against the models that did
     (y: is it fitted?).  Memorized = top left; outliers = the whole left side."""
-    if axes is None:
-        _, axes = plt.subplots(1, len(frames), figsize=(3.3 * len(frames), 3.2), sharey=True,
-                               constrained_layout=True)
-    axes = np.atleast_1d(axes)
+    axes = _axes(axes, len(frames), 3.3, 3.2, sharey=True)
     g = np.random.default_rng(seed)
-    for ax, (title, f) in zip(axes, frames.items()):
-        for name, mask in (("clean", clean), ("changed", changed)):
-            x, y = (np.asarray(f[c], dtype=float)[np.asarray(mask, bool)] for c in ("acc_out", "acc_in"))
-            ax.scatter(x + g.normal(0, jitter, x.size), y + g.normal(0, jitter, y.size), s=4,
-                       alpha=0.35, color=TRUTH_COLORS[name], label=name, lw=0)
+    for k, (ax, (title, f)) in enumerate(zip(axes, frames.items())):
+        data = _truth_frame(f["acc_out"], changed, clean, "acc_out")
+        data["acc_in"] = _truth_frame(f["acc_in"], changed, clean, "acc_in", dropna=False).acc_in[data.index]
+        data = data.dropna()
+        data["acc_out"] += g.normal(0, jitter, len(data))
+        data["acc_in"] += g.normal(0, jitter, len(data))
+        sns.scatterplot(data, x="acc_out", y="acc_in", hue="pairs", hue_order=["clean", "changed"],
+                        palette=TRUTH_COLORS, s=6, alpha=0.35, linewidth=0, ax=ax, legend=(k == 0))
         ax.plot([0, 1], [0, 1], color="0.6", lw=0.7)
         ax.set_title(title, fontsize="medium")
         ax.set_xlabel("accuracy without it (models that did not see it)")
+        ax.set_ylabel("accuracy with it" if k == 0 else "")
         ax.set_xlim(-0.08, 1.08)
         ax.set_ylim(-0.08, 1.08)
-    axes[0].set_ylabel("accuracy with it")
-    axes[0].legend(frameon=False, fontsize="small", markerscale=3)
+    _legend(axes[0], title=None, markerscale=3)
     return axes
 
 
@@ -633,15 +716,16 @@ def leverage_panels(frames: dict, changed, clean, axes=None, bins=30):
     if axes is None:
         _, axes = plt.subplots(len(frames), 2, figsize=(7, 2.4 * len(frames)), squeeze=False,
                                constrained_layout=True)
-    for row, (title, f) in zip(np.atleast_2d(axes), frames.items()):
-        for ax, col, label in ((row[0], "leverage", "leverage h"),
-                               (row[1], "loo_change", "LOO change at the given label")):
-            groups = _split(f[col], changed, clean)
-            edges = np.histogram_bin_edges(np.concatenate(list(groups.values())), bins=bins)
-            for g, v in groups.items():
-                ax.hist(v, bins=edges, color=TRUTH_COLORS[g], alpha=0.55, density=True, label=g)
-            ax.set_xlabel(label)
+    axes = np.atleast_2d(axes)
+    for r, (row, (title, f)) in enumerate(zip(axes, frames.items())):
+        for c, (ax, col, label) in enumerate(((row[0], "leverage", "leverage h"),
+                                              (row[1], "loo_change", "LOO change at the given label"))):
+            sns.histplot(_truth_frame(f[col], changed, clean, label), x=label, hue="pairs",
+                         hue_order=["changed", "clean"], stat="density", common_norm=False,
+                         bins=bins, palette=TRUTH_COLORS, alpha=0.55, ax=ax,
+                         legend=(r == 0 and c == 0))
+            ax.set_ylabel("")
             ax.set_yticks([])
             ax.set_title(title, fontsize="small")
-    np.atleast_2d(axes)[0, 0].legend(frameon=False, fontsize="x-small")
+    _legend(axes[0, 0], title=None, fontsize="x-small")
     return axes

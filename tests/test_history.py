@@ -64,3 +64,15 @@ def test_stages(stage_history):
     # a level per run
     t = stages(stage_history(), pd.Series([0.75, 0.6, 0.75]))
     assert math.isnan(t.loc[1, "unlearn_step"]) and t.loc[2, "unlearn_step"] == 20
+
+
+def test_long_form_against_a_loop(grokking_history):
+    h = grokking_history()
+    runs = pd.DataFrame({"run": [0, 1, 2], "wd": [5.0, 0.0, 1.0]})
+    from grokbook.history import long_form
+    long = long_form(h, ["train_acc", "mean_ipr"], runs)
+    assert len(long) == 2 * len(h)
+    for row in h.itertuples():
+        for m in ("train_acc", "mean_ipr"):
+            hit = long[(long.run == row.run) & (long.step == row.step) & (long.metric == m)]
+            assert hit.value.item() == getattr(row, m) and hit.wd.item() == runs.wd[row.run]

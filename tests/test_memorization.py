@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 
@@ -428,26 +427,6 @@ def test_per_example_records_round_trip_through_the_cache(tmp_path):
 
 
 # ----------------------------------------------------------------------------- the chapter's figures
-def test_chapter_figures_draw():
-    g = np.random.default_rng(0)
-    changed = g.random(200) < 0.2
-    clean = ~changed
-    scores = {"a": g.random(200), "b": np.where(g.random(200) < 0.1, np.nan, g.random(200))}
-    axes = gb.plots.score_histograms(scores, changed, clean, aucs={"a": 0.5, "b": 0.6})
-    assert len(axes) == 2 and "AUC 0.60" in axes[1].get_title()
-    table = pd.DataFrame({"wd 0": [0.9, np.nan], "wd 5": [0.5, 0.1]}, index=["x", "y"])
-    assert gb.plots.auc_heatmap(table).get_title()
-    curve = pd.DataFrame({"t": [4, 8], "reliability": [0.5, 0.7], "plug_in": [0.4, 0.6],
-                          "bound": [0.1, 0.3]})
-    assert len(gb.plots.reliability_curve(curve).lines) == 3
-    member = torch.as_tensor(g.random((6, 200)) < 0.7)
-    correct = torch.as_tensor(g.random((6, 200)) < 0.5)
-    frame = mz.feldman_scores(member, correct)
-    assert len(gb.plots.in_out({"one": frame, "two": frame}, changed, clean)) == 2
-    loo = pd.DataFrame({"leverage": g.random(200), "loo_change": g.normal(size=200)})
-    assert gb.plots.leverage_panels({"r": loo}, changed, clean).shape == (1, 2)
-
-
 # ----------------------------------------------------------------------------- chapter 8's plumbing
 def test_on_table_against_a_loop():
     g = np.random.default_rng(3)
