@@ -144,9 +144,7 @@ def task_table_image(p: int, op: str = "add", ax=None, cmap="twilight"):
 
 def task_tables(p: int, ops=("add", "subtract", "multiply", "divide"), axes=None):
     """``task_table_image`` for several operations side by side; returns the axes."""
-    if axes is None:
-        _, axes = plt.subplots(1, len(ops), figsize=(3 * len(ops), 3.3), constrained_layout=True)
-    axes = np.atleast_1d(axes)
+    axes = _axes(axes, len(ops), 3, 3.3)
     for op, ax in zip(ops, axes):
         task_table_image(p, op, ax=ax)
     return axes
@@ -164,8 +162,7 @@ def run_masks(splits, run: int = 0, ax=None):
               vmin=-0.5, vmax=3.5, interpolation="nearest")
     handles = [Patch(color=c, label=f"{kind} ({(cat == i).sum()})")
                for i, (kind, c) in enumerate(zip(MASK_KINDS, MASK_COLORS))]
-    ax.legend(handles=handles, frameon=False, fontsize="small", loc="upper center",
-              bbox_to_anchor=(0.5, -0.14), ncol=1)
+    ax.legend(handles=handles, fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.14))
     ax.set_xlabel("n")
     ax.set_ylabel("m")
     ax.set_title("which pairs are what", fontsize="medium")
@@ -228,12 +225,10 @@ def compare_runs(history, runs, metric: str = "test_acc", by: str = "wd", ax=Non
     """
     ax = _ax(ax)
     data = long_history(history[history.run.isin(runs.run)], [metric], runs[["run", by]])
-    values = list(dict.fromkeys(runs[by]))  # in the order of the runs table
-    palette = dict(zip(values, sns.color_palette(cmap, len(values) + 1)[:len(values)]))
+    order = [f"{by} = {v:g}" for v in dict.fromkeys(runs[by])]  # in the order of the runs table
     data[by] = data[by].map(lambda v: f"{by} = {v:g}")
-    sns.lineplot(data, x="step", y="value", hue=by, errorbar=BAND, ax=ax,
-                 hue_order=[f"{by} = {v:g}" for v in values],
-                 palette={f"{by} = {v:g}": c for v, c in palette.items()})
+    sns.lineplot(data, x="step", y="value", hue=by, hue_order=order, errorbar=BAND, ax=ax,
+                 palette=dict(zip(order, sns.color_palette(cmap, len(order) + 1))))
     if reference is not None:
         ax.axhline(reference, color="0.4", ls="--", lw=1, label=reference_label)
     ax.set_xlabel("step")
@@ -262,14 +257,11 @@ def delay_bars(history, runs, by: str = "wd", threshold: float = 0.99, ax=None):
     if (done.groupby(by).size() > 1).any():  # several seeds: each one a dot
         sns.stripplot(done, x=by, y="delay", order=labels, color="0.2", size=3, ax=ax)
     for i, label in enumerate(labels):
-        mine = data[data[by] == label]
-        if np.isfinite(mine.delay).any():
-            d = mine.delay[np.isfinite(mine.delay)].mean()
-            ax.text(i, d, f"{d:.0f}", ha="center", va="bottom", fontsize="small")
-        else:
+        d = done.delay[done[by] == label].mean()  # NaN: no run of this value got there
+        if np.isnan(d):
             ax.bar(i, last, color="none", edgecolor="0.5", hatch="//")
-            ax.text(i, last, f"never\n(in {last:.0f} steps)", ha="center", va="bottom",
-                    fontsize="small")
+        ax.text(i, last if np.isnan(d) else d, f"never\n(in {last:.0f} steps)" if np.isnan(d)
+                else f"{d:.0f}", ha="center", va="bottom", fontsize="small")
     ax.set_xlabel(by)
     ax.set_ylabel("grokking delay (steps)")
     ax.set_title(f"from train acc ≥ {threshold:.0%} to test acc ≥ {threshold:.0%}",
@@ -293,8 +285,7 @@ def neuron_weights(model, neuron: int, run: int = 0, axes=None, title: str = "")
 
     vectors = [v.detach().double() for v in neuron_weights_as_functions(model, run, neuron)]
     p = len(vectors[0])
-    if axes is None:
-        _, axes = plt.subplots(1, 2, figsize=(10, 2.8), constrained_layout=True)
+    axes = _axes(axes, 2, 5, 2.8)
     residues, freqs = np.arange(p), np.arange(p // 2 + 1)
     for i, (vec, name) in enumerate(zip(vectors, VECTOR_NAMES)):
         axes[0].plot(residues, vec.numpy(), ".-", lw=0.8, ms=3, color=f"C{i}", label=name)
@@ -308,7 +299,7 @@ def neuron_weights(model, neuron: int, run: int = 0, axes=None, title: str = "")
     axes[1].set_xlabel("frequency s")
     axes[1].set_ylabel("|rfft|")
     axes[1].set_title("their DFT magnitudes", fontsize="medium")
-    axes[1].legend(frameon=False, fontsize="small")
+    axes[1].legend(fontsize="small")
     return axes
 
 
@@ -640,21 +631,28 @@ def _truth_frame(values, changed, clean, name="score", dropna=True) -> pd.DataFr
     return out[np.isfinite(out[name])] if dropna else out
 
 
+def _truth_hist(ax, values, changed, clean, name, bins, legend, counts=False):
+    """``values`` of the changed and the clean training pairs as two normalised histograms."""
+    data = _truth_frame(values, changed, clean, name)
+    if counts:  # name each group with its size
+        n = data.pairs.value_counts()
+        data["pairs"] = data.pairs.map(lambda g: f"{g} ({n[g]})")
+    order = [g for g in dict.fromkeys(data.pairs)]
+    sns.histplot(data, x=name, hue="pairs", hue_order=order, stat="density", common_norm=False,
+                 bins=bins, alpha=0.55, ax=ax, legend=legend,
+                 palette={g: TRUTH_COLORS[g.split()[0]] for g in order})
+    ax.set_ylabel("")
+    ax.set_yticks([])
+
+
 def score_histograms(scores: dict, changed, clean, aucs: dict | None = None, axes=None, bins=30):
     """One panel per ``{name: per-example score}``: the score's distribution on the changed
     training pairs and the clean ones, each normalised, AUC in the title.  Returns the axes."""
     axes = _axes(axes, len(scores), 3.1, 2.6)
     for k, (ax, (name, values)) in enumerate(zip(axes, scores.items())):
-        data = _truth_frame(values, changed, clean)
-        counts = data.pairs.value_counts()
-        data["pairs"] = data.pairs.map(lambda g: f"{g} ({counts[g]})")
-        sns.histplot(data, x="score", hue="pairs", stat="density", common_norm=False, bins=bins,
-                     palette={f"{g} ({counts.get(g, 0)})": c for g, c in TRUTH_COLORS.items()},
-                     alpha=0.55, ax=ax, legend=(k == 0))
+        _truth_hist(ax, values, changed, clean, "score", bins, legend=(k == 0), counts=True)
         ax.set_title(name if aucs is None else f"{name}\nAUC {aucs[name]:.2f}", fontsize="small")
         ax.set_xlabel("")
-        ax.set_ylabel("")
-        ax.set_yticks([])
     _legend(axes[0], title=None, fontsize="x-small")
     return axes
 
@@ -720,12 +718,7 @@ def leverage_panels(frames: dict, changed, clean, axes=None, bins=30):
     for r, (row, (title, f)) in enumerate(zip(axes, frames.items())):
         for c, (ax, col, label) in enumerate(((row[0], "leverage", "leverage h"),
                                               (row[1], "loo_change", "LOO change at the given label"))):
-            sns.histplot(_truth_frame(f[col], changed, clean, label), x=label, hue="pairs",
-                         hue_order=["changed", "clean"], stat="density", common_norm=False,
-                         bins=bins, palette=TRUTH_COLORS, alpha=0.55, ax=ax,
-                         legend=(r == 0 and c == 0))
-            ax.set_ylabel("")
-            ax.set_yticks([])
+            _truth_hist(ax, f[col], changed, clean, label, bins, legend=(r == 0 and c == 0))
             ax.set_title(title, fontsize="small")
     _legend(axes[0, 0], title=None, fontsize="x-small")
     return axes
