@@ -1,27 +1,25 @@
 """Every figure the book draws, in seaborn's idiom over tidy tables.
 
-A figure that is a view of a table (accuracies over training, phase diagrams, histograms of IPRs
-and scores, AUC tables) is drawn by seaborn from a long-form DataFrame: one row per observation,
-the columns named in each function's docstring.  Figures that are not table views (the task
-tables, a neuron's weights and spectrum) stay in plain matplotlib.  One theme for the whole book
-(``set_theme``, applied on import): colour-blind-safe palettes, sized for the book's column and
-readable in Colab.
-
-Each function draws on ``ax`` / ``axes`` (new ones if none are given) and returns them, so a
-chapter cell is one call plus, at most, a title.  Several runs of the same setting (seeds) are
-drawn as their mean with a min-max band.
+A view of a table (curves over training, phase diagrams, histograms, AUC tables) is drawn by
+seaborn from a long-form DataFrame whose columns each docstring names; the task tables and a
+neuron's weights stay plain matplotlib.  One colour-blind-safe theme (``set_theme``, applied on
+import).  Each function draws on ``ax`` / ``axes`` (new ones if none are given) and returns them;
+several runs of one setting (seeds) are drawn as their mean with a min-max band.
 """
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.colors import ListedColormap
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch, Rectangle
 import pandas as pd
 import seaborn as sns
 
 from .data import mask_categories
 from .history import first_step, grokking_steps, long_form
-from .phases import OUTCOMES, PHASES
-from .stats import binomial_pmf
+from .phases import OUTCOMES, PHASES, majority_grid
+from .stats import binomial_pmf, spearman
 
 THEME = dict(context="notebook", style="ticks", palette="colorblind", font_scale=0.85,
              rc={"axes.spines.top": False, "axes.spines.right": False, "legend.frameon": False,
@@ -122,8 +120,7 @@ MASK_COLORS = ("0.85", "C0", "C1", "C3")
 def _table_image(values, p, ax, title, cmap="twilight"):
     """Draw a (p*p,) array as the p x p table (row m, column n); masked entries blank."""
     ax.imshow(values.reshape(p, p), cmap=cmap, vmin=0, vmax=p - 1, interpolation="nearest")
-    ax.set_xlabel("n")
-    ax.set_ylabel("m")
+    ax.set(xlabel="n", ylabel="m")
     ax.set_title(title, fontsize="medium")
     return ax
 
@@ -152,9 +149,6 @@ def task_tables(p: int, ops=("add", "subtract", "multiply", "divide"), axes=None
 
 def run_masks(splits, run: int = 0, ax=None):
     """One run's split and corruption on the p x p grid, each kind of pair in its colour."""
-    from matplotlib.colors import ListedColormap
-    from matplotlib.patches import Patch
-
     p = splits.p
     cat = mask_categories(splits, run)  # grokbook.data
     ax = _ax(ax, figsize=(4.2, 5))
@@ -163,8 +157,7 @@ def run_masks(splits, run: int = 0, ax=None):
     handles = [Patch(color=c, label=f"{kind} ({(cat == i).sum()})")
                for i, (kind, c) in enumerate(zip(MASK_KINDS, MASK_COLORS))]
     ax.legend(handles=handles, fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.14))
-    ax.set_xlabel("n")
-    ax.set_ylabel("m")
+    ax.set(xlabel="n", ylabel="m")
     ax.set_title("which pairs are what", fontsize="medium")
     return ax
 
@@ -190,8 +183,7 @@ def chance_correct_histogram(counts, n_corrupted: int, p: int, ax=None):
     mean, sd = n_corrupted / p, np.sqrt(n_corrupted * (1 / p) * (1 - 1 / p))
     ax.axvline(mean, color="k", ls=":", lw=1)
     ax.axvspan(mean - sd, mean + sd, color="0.9", zorder=0, label="mean ± 1 sd")
-    ax.set_xlabel("corrupted labels that are correct by chance")
-    ax.set_ylabel("fraction of seeds")
+    ax.set(xlabel="corrupted labels that are correct by chance", ylabel="fraction of seeds")
     ax.legend(fontsize="small")
     return ax
 
@@ -262,8 +254,7 @@ def delay_bars(history, runs, by: str = "wd", threshold: float = 0.99, ax=None):
             ax.bar(i, last, color="none", edgecolor="0.5", hatch="//")
         ax.text(i, last if np.isnan(d) else d, f"never\n(in {last:.0f} steps)" if np.isnan(d)
                 else f"{d:.0f}", ha="center", va="bottom", fontsize="small")
-    ax.set_xlabel(by)
-    ax.set_ylabel("grokking delay (steps)")
+    ax.set(xlabel=by, ylabel="grokking delay (steps)")
     ax.set_title(f"from train acc ≥ {threshold:.0%} to test acc ≥ {threshold:.0%}",
                  fontsize="small")
     ax.set_ylim(0, last * 1.2)
@@ -293,11 +284,9 @@ def neuron_weights(model, neuron: int, run: int = 0, axes=None, title: str = "")
                     color=f"C{i}", label=name)
     with torch.no_grad():
         ipr = neuron_ipr(*(t[None, None] for t in vectors[:2]), vectors[2][None, :, None]).item()
-    axes[0].set_xlabel("residue")
-    axes[0].set_ylabel("weight")
+    axes[0].set(xlabel="residue", ylabel="weight")
     axes[0].set_title(f"{title} neuron {neuron}: weights (IPR {ipr:.2f})".strip(), fontsize="medium")
-    axes[1].set_xlabel("frequency s")
-    axes[1].set_ylabel("|rfft|")
+    axes[1].set(xlabel="frequency s", ylabel="|rfft|")
     axes[1].set_title("their DFT magnitudes", fontsize="medium")
     axes[1].legend(fontsize="small")
     return axes
@@ -314,14 +303,12 @@ def ipr_comparison(iprs: dict, p: int | None = None, ax=None, bins=np.linspace(0
     """Histograms of per-neuron IPR, one hue per entry of ``{name: values}``, on a log count
     axis; with ``p`` the Gaussian level 2 / (p//2 + 1) is marked."""
     ax = _ax(ax, figsize=(6, 3.2))
-    sns.histplot(_ipr_frame(iprs), x="IPR", hue="network", bins=bins, element="step", alpha=0.4,
-                 ax=ax)
+    sns.histplot(_ipr_frame(iprs), x="IPR", hue="network", bins=bins, element="step", alpha=0.4, ax=ax)
     if p is not None:
         ax.axvline(2 / (p // 2 + 1), color="k", ls=":", lw=1)
         ax.text(2 / (p // 2 + 1), 1.0, " Gaussian ≈ 2/(p//2+1)", transform=ax.get_xaxis_transform(),
                 va="top", fontsize="x-small")
-    ax.set_yscale("log")
-    ax.set_ylabel("neurons")
+    ax.set(yscale="log", ylabel="neurons")
     _legend(ax, title=None)
     return ax
 
@@ -333,8 +320,7 @@ def frequency_counts(table, p: int, ax=None):
     sns.histplot(table.dropna(subset=["freq_u"]), x="freq_u", discrete=True, color=PALETTE[5],
                  ax=ax)
     ax.set_xlim(0.5, p // 2 + 0.5)
-    ax.set_xlabel("dominant frequency s")
-    ax.set_ylabel("neurons")
+    ax.set(xlabel="dominant frequency s", ylabel="neurons")
     return ax
 
 
@@ -344,8 +330,7 @@ def phase_mismatch(table, ax=None, bins=np.linspace(-np.pi, np.pi, 49)):
     ax = _ax(ax, figsize=(5, 2.8))
     sns.histplot(table.dropna(subset=["phase_mismatch"]), x="phase_mismatch", bins=bins,
                  color=PALETTE[2], ax=ax)
-    ax.set_xlabel(r"$\varphi_W - \varphi_U - \varphi_V$ (radians)")
-    ax.set_ylabel("neurons")
+    ax.set(xlabel=r"$\varphi_W - \varphi_U - \varphi_V$ (radians)", ylabel="neurons")
     ax.set_xticks([-np.pi, -np.pi / 2, 0, np.pi / 2, np.pi], ["−π", "−π/2", "0", "π/2", "π"])
     return ax
 
@@ -423,9 +408,8 @@ def pruning(curves, metrics=("test_acc", "corrupt_acc", "corrupt_true_acc", "cle
         sns.lineplot(data[data.order == order], x="fraction", y="value", hue="metric",
                      palette=_metric_palette(metrics), errorbar=BAND, ax=ax, legend=(k == 0))
         ax.set_title(PRUNE_ORDERS.get(order, (order,))[0], fontsize="medium")
-        ax.set_xlabel("fraction of neurons pruned")
-        ax.set_ylabel("accuracy" if k == 0 else "")
-        ax.set_ylim(-0.02, 1.02)
+        ax.set(xlabel="fraction of neurons pruned", ylabel="accuracy" if k == 0 else "",
+               ylim=(-0.02, 1.02))
     _legend(axes[0], title=None)
     return axes
 
@@ -435,18 +419,16 @@ def pruning_by_order(curves, metric: str = "corrupt_acc", orders=("low", "high",
     """One metric against the fraction pruned, one line per order (random: mean and min-max band);
     ``mark`` draws a vertical line (e.g. the fraction of low-IPR neurons)."""
     ax = _ax(ax)
-    data = curves[curves.order.isin(orders)].assign(
-        order=lambda d: d.order.map(lambda o: PRUNE_ORDERS.get(o, (o,))[0]))
-    sns.lineplot(data, x="fraction", y=metric, hue="order",
-                 hue_order=[PRUNE_ORDERS.get(o, (o,))[0] for o in orders],
-                 palette={PRUNE_ORDERS[o][0]: PRUNE_ORDERS[o][1] for o in orders if o in PRUNE_ORDERS},
-                 errorbar=BAND, ax=ax)
+    name = {o: PRUNE_ORDERS.get(o, (o, "0.5"))[0] for o in orders}
+    sns.lineplot(curves[curves.order.isin(orders)].assign(order=lambda d: d.order.map(name)),
+                 x="fraction", y=metric, hue="order", hue_order=list(name.values()), errorbar=BAND,
+                 palette={name[o]: PRUNE_ORDERS.get(o, (o, "0.5"))[1] for o in orders}, ax=ax)
     if mark is not None:
         ax.axvline(mark, color="k", ls=":", lw=1, label=mark_label)
-    ax.set_xlabel("fraction of neurons pruned")
-    ax.set_ylabel(LABELS.get(metric, metric).replace("corrupted", "accuracy on corrupted", 1)
-                  if metric.startswith("corrupt") else f"{LABELS.get(metric, metric)} accuracy")
-    ax.set_ylim(-0.02, 1.02)
+    label = LABELS.get(metric, metric)
+    ax.set(xlabel="fraction of neurons pruned", ylim=(-0.02, 1.02),
+           ylabel=label.replace("corrupted", "accuracy on corrupted", 1) if metric.startswith(
+               "corrupt") else f"{label} accuracy")
     ax.legend(fontsize="small")
     return ax
 
@@ -457,10 +439,6 @@ def phase_diagram(runs, ax=None, title: str = "", mark=None, legend: bool = True
     allowed): alpha (rows, growing upwards) against xi (columns), each cell coloured by its
     majority phase; cells whose seeds disagree are marked with a dot.  ``mark=(alpha, xi)``
     outlines one cell (the explorer's selection)."""
-    from matplotlib.colors import ListedColormap
-    from matplotlib.patches import Rectangle
-
-    from .phases import majority_grid
     ax = _ax(ax, figsize=(3.6, 3.2))
     alphas, xis, table, share = majority_grid(runs)
     codes = pd.DataFrame(np.vectorize(OUTCOMES.index)(table)[::-1], index=[f"{a:.2g}" for a in alphas[::-1]],
@@ -470,8 +448,7 @@ def phase_diagram(runs, ax=None, title: str = "", mark=None, legend: bool = True
                 square=False)
     uncertain = np.argwhere((share < 1)[::-1])
     ax.scatter(uncertain[:, 1] + 0.5, uncertain[:, 0] + 0.5, s=10, color="k", marker="o")
-    ax.set_xlabel(r"corruption $\xi$")
-    ax.set_ylabel(r"training fraction $\alpha$")
+    ax.set(xlabel=r"corruption $\xi$", ylabel=r"training fraction $\alpha$")
     ax.tick_params(axis="y", rotation=0)
     ax.set_title(title, fontsize="medium")
     if mark is not None:
@@ -479,27 +456,22 @@ def phase_diagram(runs, ax=None, title: str = "", mark=None, legend: bool = True
         j = list(xis).index(mark[1])
         ax.add_patch(Rectangle((j, i), 1, 1, fill=False, ec="k", lw=2))
     if legend:
-        ax.legend(handles=_phase_handles(table, share), fontsize="x-small", loc="upper left",
-                  bbox_to_anchor=(1.02, 1))
+        _phase_legend(ax, runs.phase, (share < 1).any())
     return ax
 
 
-def _phase_handles(table, share):
-    """Legend entries: the paper's five phases, Diverged if present, the seeds-disagree mark."""
-    from matplotlib.lines import Line2D
-    from matplotlib.patches import Patch
-    shown = PHASES + tuple(o for o in OUTCOMES[len(PHASES):] if (table == o).any())
+def _phase_legend(ax, phases, disagree: bool):
+    """The legend: the paper's five phases, Diverged if present, the seeds-disagree mark."""
+    shown = PHASES + tuple(o for o in OUTCOMES[len(PHASES):] if (np.asarray(phases) == o).any())
     handles = [Patch(color=PHASE_COLORS[p], label=p) for p in shown]
-    if (np.asarray(share) < 1).any():
-        handles.append(Line2D([], [], color="k", marker="o", ls="", ms=3, label="seeds disagree"))
-    return handles
+    handles += [Line2D([], [], color="k", marker="o", ls="", ms=3, label="seeds disagree")] * bool(disagree)
+    ax.legend(handles=handles, fontsize="x-small", loc="upper left", bbox_to_anchor=(1.02, 1))
 
 
 def phase_diagrams(runs, by: str, panels=None, axes=None, titles=None):
     """One phase diagram per value of column ``by`` (e.g. wd, dropout, panel) of a runs table,
     as facets of one figure with one shared legend.  ``panels`` picks and orders the values;
     ``titles`` labels them.  Returns the axes."""
-    from .phases import majority_grid
     panels = list(panels if panels is not None else sorted(runs[by].unique()))
     titles = titles if titles is not None else [f"{by} = {v:g}" for v in panels]
     data = runs[runs[by].isin(panels)]
@@ -511,16 +483,12 @@ def phase_diagrams(runs, by: str, panels=None, axes=None, titles=None):
         phase_diagram(data[data[by] == v], ax=ax, title=titles[k], legend=False)
         if k:
             ax.set_ylabel("")
-    tables = [majority_grid(data[data[by] == v])[2:] for v in panels]
-    handles = _phase_handles(np.concatenate([t.ravel() for t, _ in tables]),
-                             np.concatenate([s.ravel() for _, s in tables]))
-    axes[-1].legend(handles=handles, fontsize="x-small", loc="upper left", bbox_to_anchor=(1.02, 1))
+    _phase_legend(axes[-1], data.phase, data.groupby([by, "alpha", "xi"]).phase.nunique().gt(1).any())
     return axes
 
 
 def gamma_vs_ipr(ipr, gamma, ax=None, title: str = ""):
     """Each neuron's BatchNorm |gamma| against its IPR, with the Spearman rank correlation."""
-    from .stats import spearman
     ipr, gamma = np.asarray(ipr, float).ravel(), np.asarray(gamma, float).ravel()
     ax = _ax(ax, figsize=(4.2, 3.2))
     sns.scatterplot(pd.DataFrame({"IPR": ipr, "|gamma|": gamma}), x="IPR", y="|gamma|", s=8,
@@ -537,11 +505,9 @@ def sweep_cell(data, panel, alpha: float, xi: float, axes=None):
     Returns the axes."""
     panel = data.panel(panel) if isinstance(panel, str) else panel
     row = data.cell(alpha, xi, panel=panel)
-    if axes is None:
-        _, axes = plt.subplots(1, 3, figsize=(13, 3.3), constrained_layout=True,
-                               gridspec_kw={"width_ratios": [1.0, 1.25, 1.0]})
-    phase_diagram(data.panels()[panel], ax=axes[0], title=panel.label, mark=(row.alpha, row.xi),
-                  legend=False)
+    axes = axes if axes is not None else plt.subplots(1, 3, figsize=(13, 3.3), layout="constrained",
+                                                      width_ratios=[1.0, 1.25, 1.0])[1]
+    phase_diagram(data.panels()[panel], axes[0], panel.label, (row.alpha, row.xi), legend=False)
     curves(data.history, STAGE_METRICS, run=int(row.run), ax=axes[1], logx=True)
     axes[1].set_ylim(-0.02, 1.02)
     axes[1].set_title(f"α = {row.alpha:g}, ξ = {row.xi:g}: {row.phase}", fontsize="medium")
@@ -595,8 +561,7 @@ def stage_panels(history, runs, metrics=STAGE_METRICS, by: str = "wd", inverted=
             ax.axhline(inverted, color="0.4", ls="--", lw=1, label="Full Inversion level")
         for s in marks:
             ax.axvline(s, color="0.6", ls=":", lw=1)
-        mine = runs[runs[by] == v]
-        phase = f" ({mine.phase.mode().iloc[0]})" if "phase" in mine else ""
+        phase = f" ({runs[runs[by] == v].phase.mode().iloc[0]})" if "phase" in runs else ""
         ax.set_title(f"{by} = {v:g}{phase}", fontsize="medium")
         ax.set_ylabel("accuracy" if k == 0 else "")
         _logx(ax, logx)
@@ -612,8 +577,7 @@ def ipr_snapshots(iprs: dict, axes=None, bins=np.linspace(0, 1, 26), color=None)
     for k, (ax, title) in enumerate(zip(axes, iprs)):
         values = data[data.panel == title]
         sns.histplot(values, x="IPR", bins=bins, color=color or PALETTE[5], ax=ax)
-        ax.axvline(values.IPR.mean(), color="0.3", ls="--", lw=1,
-                   label=f"mean {values.IPR.mean():.2f}")
+        ax.axvline(values.IPR.mean(), color="0.3", ls="--", lw=1, label=f"mean {values.IPR.mean():.2f}")
         ax.set_title(title, fontsize="medium")
         ax.set_ylabel("neurons" if k == 0 else "")
         ax.legend(fontsize="small")
@@ -621,14 +585,14 @@ def ipr_snapshots(iprs: dict, axes=None, bins=np.linspace(0, 1, 26), color=None)
 
 
 # --- chapter 8: what counts as memorization ---
-def _truth_frame(values, changed, clean, name="score", dropna=True) -> pd.DataFrame:
+def _truth_frame(values, changed, clean, name="score") -> pd.DataFrame:
     """Per-pair values of the changed and the clean training pairs as a long frame: columns
-    ``name`` and ``pairs`` ("changed" / "clean"); NaN values left out unless ``dropna=False``."""
+    ``name`` and ``pairs`` ("changed" / "clean"); NaN values left out."""
     values = np.asarray(values, dtype=float)
     parts = [pd.DataFrame({name: values[np.asarray(mask, bool)], "pairs": g})
              for g, mask in (("changed", changed), ("clean", clean))]
     out = pd.concat(parts, ignore_index=True)
-    return out[np.isfinite(out[name])] if dropna else out
+    return out[np.isfinite(out[name])]
 
 
 def _truth_hist(ax, values, changed, clean, name, bins, legend, counts=False):
@@ -677,8 +641,7 @@ def reliability_curve(curve, ax=None):
     data["estimate"] = data.estimate.map(names)
     sns.lineplot(data, x="t", y="value", hue="estimate", style="estimate", markers=True,
                  palette=[PALETTE[0], PALETTE[2], "0.4"], errorbar=None, ax=ax)
-    ax.set_xlabel("models t")
-    ax.set_ylabel("reliability")
+    ax.set(xlabel="models t", ylabel="reliability")
     ax.set_ylim(-0.02, 1.02)
     _legend(ax, title=None)
     return ax
@@ -691,19 +654,16 @@ def in_out(frames: dict, changed, clean, axes=None, jitter: float = 0.015, seed:
     axes = _axes(axes, len(frames), 3.3, 3.2, sharey=True)
     g = np.random.default_rng(seed)
     for k, (ax, (title, f)) in enumerate(zip(axes, frames.items())):
-        data = _truth_frame(f["acc_out"], changed, clean, "acc_out")
-        data["acc_in"] = _truth_frame(f["acc_in"], changed, clean, "acc_in", dropna=False).acc_in[data.index]
-        data = data.dropna()
-        data["acc_out"] += g.normal(0, jitter, len(data))
-        data["acc_in"] += g.normal(0, jitter, len(data))
+        data = pd.DataFrame({"acc_out": f["acc_out"], "acc_in": f["acc_in"],
+                             "pairs": np.where(changed, "changed", "clean")})[changed | clean].dropna()
+        data[["acc_out", "acc_in"]] += g.normal(0, jitter, (len(data), 2))
         sns.scatterplot(data, x="acc_out", y="acc_in", hue="pairs", hue_order=["clean", "changed"],
                         palette=TRUTH_COLORS, s=6, alpha=0.35, linewidth=0, ax=ax, legend=(k == 0))
         ax.plot([0, 1], [0, 1], color="0.6", lw=0.7)
         ax.set_title(title, fontsize="medium")
         ax.set_xlabel("accuracy without it (models that did not see it)")
         ax.set_ylabel("accuracy with it" if k == 0 else "")
-        ax.set_xlim(-0.08, 1.08)
-        ax.set_ylim(-0.08, 1.08)
+        ax.set(xlim=(-0.08, 1.08), ylim=(-0.08, 1.08))
     _legend(axes[0], title=None, markerscale=3)
     return axes
 
@@ -711,10 +671,8 @@ def in_out(frames: dict, changed, clean, axes=None, jitter: float = 0.015, seed:
 def leverage_panels(frames: dict, changed, clean, axes=None, bins=30):
     """For each ``{title: ridge_loo frame}``: leverage h of the changed and the clean training
     pairs (left), and the leave-one-out change h / (1 - h) x residual (right)."""
-    if axes is None:
-        _, axes = plt.subplots(len(frames), 2, figsize=(7, 2.4 * len(frames)), squeeze=False,
-                               constrained_layout=True)
-    axes = np.atleast_2d(axes)
+    axes = np.atleast_2d(axes if axes is not None else plt.subplots(
+        len(frames), 2, figsize=(7, 2.4 * len(frames)), squeeze=False, layout="constrained")[1])
     for r, (row, (title, f)) in enumerate(zip(axes, frames.items())):
         for c, (ax, col, label) in enumerate(((row[0], "leverage", "leverage h"),
                                               (row[1], "loo_change", "LOO change at the given label"))):
