@@ -85,14 +85,14 @@ def stage_history():
     return make
 
 
-def small_sweep(tmp_path, batchnorm=False):
+def small_sweep(tmp_path, batches=()):
+    """A small stored sweep: alpha 0.4 / 0.8 x xi 0 / 0.2 / 0.4 at wd 0 and 2 (one part), or, with
+    ``batches``, every other of those runs at each batch size with and without BatchNorm."""
     runs = tuple(grokbook.grid(alpha=[0.4, 0.8], xi=[0.0, 0.2, 0.4], wd=[0.0, 2.0]))
-    if batchnorm:
-        parts = tuple(Part(f"batch 16, {'BatchNorm' if bn else 'no BatchNorm'}",
-                           grokbook.Config(p=11, width=24, steps=30, log_every=10, batch_size=16,
-                                     batchnorm=bn), runs[::2]) for bn in (True, False))
-    else:
-        parts = (Part("wd sweep", grokbook.Config(p=11, width=24, steps=30, log_every=10), runs),)
+    config = lambda **kw: grokbook.Config(p=11, width=24, steps=30, log_every=10, **kw)
+    parts = tuple(Part(f"batch {b}, {'BatchNorm' if bn else 'no BatchNorm'}",
+                       config(batch_size=b, batchnorm=bn), runs[::2])
+                  for b in batches for bn in (True, False)) or (Part("wd sweep", config(), runs),)
     s = Sweep("small", "quick", parts, history_every=10)
     run_sweep(s, directory=tmp_path, progress=False)
     return load_sweep(s, directory=tmp_path)
@@ -105,4 +105,10 @@ def wd_sweep(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def bn_sweep(tmp_path_factory):
-    return small_sweep(tmp_path_factory.mktemp("bn"), batchnorm=True)
+    return small_sweep(tmp_path_factory.mktemp("bn"), batches=(16,))
+
+
+@pytest.fixture(scope="module")
+def bn_sweeps(tmp_path_factory):
+    """Batch 8 and 16, with and without BatchNorm: four parts."""
+    return small_sweep(tmp_path_factory.mktemp("bn2"), batches=(8, 16))

@@ -1,36 +1,13 @@
 """SweepData's views of a stored sweep (panels, select, cell, cell_ipr, panel_runs, summary),
-on small sweeps trained here, against brute-force filters of the runs table."""
+on the small sweeps of conftest, against brute-force filters of the runs table."""
 import numpy as np
 import pytest
 
-import grokbook as gb
-from grokbook.sweeps import Panel, Part, Sweep, load_sweep, run_sweep
+from grokbook.sweeps import Panel
 
 
-def small_sweep(tmp_path, batchnorm=False):
-    runs = tuple(gb.grid(alpha=[0.4, 0.8], xi=[0.0, 0.2, 0.4], wd=[0.0, 2.0]))
-    if batchnorm:
-        parts = tuple(Part(f"batch {b}, {'BatchNorm' if bn else 'no BatchNorm'}",
-                           gb.Config(p=11, width=24, steps=20, log_every=10, batch_size=b,
-                                     batchnorm=bn), runs[::2]) for b in (8, 16) for bn in (True, False))
-    else:
-        parts = (Part("wd sweep", gb.Config(p=11, width=24, steps=20, log_every=10), runs),)
-    s = Sweep("views", "quick", parts, history_every=10)
-    run_sweep(s, directory=tmp_path, progress=False)
-    return load_sweep(s, directory=tmp_path)
-
-
-@pytest.fixture(scope="module")
-def data(tmp_path_factory):
-    return small_sweep(tmp_path_factory.mktemp("wd"))
-
-
-@pytest.fixture(scope="module")
-def bn_data(tmp_path_factory):
-    return small_sweep(tmp_path_factory.mktemp("bn"), batchnorm=True)
-
-
-def test_panels_are_keyed_by_part_knob_and_value(data, bn_data):
+def test_panels_are_keyed_by_part_knob_and_value(wd_sweep, bn_sweeps):
+    data, bn_data = wd_sweep, bn_sweeps
     p = data.panels()
     assert list(p) == [Panel(0, "wd", 0.0, "wd = 0"), Panel(0, "wd", 2.0, "wd = 2")]
     for key, runs in p.items():
@@ -45,7 +22,8 @@ def test_panels_are_keyed_by_part_knob_and_value(data, bn_data):
         bn_data.panel("batch 32, BatchNorm")
 
 
-def test_select_by_run_settings_and_by_part_config(bn_data, data):
+def test_select_by_run_settings_and_by_part_config(bn_sweeps, wd_sweep):
+    bn_data, data = bn_sweeps, wd_sweep
     runs = bn_data.runs
     for b in (8, 16):
         for bn in (True, False):
@@ -64,7 +42,8 @@ def test_select_by_run_settings_and_by_part_config(bn_data, data):
         data.select(wd=3)
 
 
-def test_cell_finds_the_one_run_and_refuses_the_rest(data, bn_data):
+def test_cell_finds_the_one_run_and_refuses_the_rest(wd_sweep, bn_sweeps):
+    data, bn_data = wd_sweep, bn_sweeps
     runs = data.runs
     want = runs[(runs.wd == 2.0) & (runs.alpha == 0.8) & (runs.xi == 0.2)]
     for row in (data.cell(0.8, 0.2, wd=2), data.cell(0.8, 0.2, panel="wd = 2"),
@@ -79,7 +58,8 @@ def test_cell_finds_the_one_run_and_refuses_the_rest(data, bn_data):
     assert bn_data.parts[int(row.part)]["label"] == "batch 16, BatchNorm"
 
 
-def test_panel_runs_and_summary(data):
+def test_panel_runs_and_summary(wd_sweep):
+    data = wd_sweep
     labelled = data.panel_runs()
     assert (labelled.panel == labelled.wd.map({0.0: "wd = 0", 2.0: "wd = 2"})).all()
     row = data.cell(0.4, 0.0, wd=0)
