@@ -39,7 +39,7 @@ import torch
 from .phases import phases
 from .profiles import config as config_of
 from .profiles import profile_name, sizes
-from .settings import Config, grid, resolve_device
+from .settings import RUN_FIELDS, Config, grid, resolve_device
 from .train import train
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -176,6 +176,14 @@ class Panel:
     label: str
 
 
+def _find_panel(table: dict, label: str) -> Panel:
+    """The key of ``table`` (from ``SweepData.panels``) whose label is ``label``."""
+    for key in table:
+        if key.label == label:
+            return key
+    raise ValueError(f"panel must be one of {[k.label for k in table]}, got {label!r}")
+
+
 @dataclass
 class SweepData:
     """A stored sweep: ``runs`` (one row per run, with its part), ``history`` (thinned),
@@ -215,10 +223,7 @@ class SweepData:
 
     def panel(self, label: str) -> "Panel":
         """The panel whose label (e.g. 'wd = 15', 'batch 64, BatchNorm') is ``label``."""
-        found = [k for k in self.panels() if k.label == label]
-        if not found:
-            raise ValueError(f"panel must be one of {[k.label for k in self.panels()]}, got {label!r}")
-        return found[0]
+        return _find_panel(self.panels(), label)
 
     def panel_runs(self) -> pd.DataFrame:
         """``runs`` with a ``panel`` column (each run's panel label), for faceted figures."""
@@ -232,7 +237,6 @@ class SweepData:
 
         Per-run settings (``wd=15``, ``dropout=0.3``, ``alpha=0.65``) select runs; the parts'
         Config fields (``batch_size=64``, ``batchnorm=True``) select parts."""
-        from .settings import RUN_FIELDS
         runs = self.runs
         for name, value in settings.items():
             if name in RUN_FIELDS:
@@ -252,8 +256,8 @@ class SweepData:
         """The run at (alpha, xi) of one panel (a ``Panel``, its label, or ``settings`` as in
         ``select``: ``cell(0.65, 0.3, wd=15)``, ``cell(0.65, 0.3, batch_size=64, batchnorm=True)``)."""
         if panel is not None:
-            panel = self.panel(panel) if isinstance(panel, str) else panel
-            runs = self.panels()[panel]
+            table = self.panels()
+            runs = table[_find_panel(table, panel) if isinstance(panel, str) else panel]
         else:
             runs = self.select(**settings)
         hit = runs[np.isclose(runs.alpha, alpha) & np.isclose(runs.xi, xi)]

@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 
 from . import cpu
-from .cpu import MinibatchSampler
+from .cpu import MinibatchSampler, flush_denormals_on  # noqa: F401  (also train.flush_denormals_on)
 from .data import Splits, make_splits
 from .fourier import model_ipr
 from .models import BatchedMLP
@@ -43,7 +43,7 @@ from .phases import phases
 PRECISIONS = {"highest": "highest", "tf32": "high", "bf16": "highest"}
 KERNELS = ("eager", "triton")  # "triton": the fused kernels of grokbook.kernels (GPU)
 METRICS = ("loss", "test_loss", "train_acc", "test_acc", "corrupt_acc", "corrupt_true_acc",
-           "clean_acc", "mean_ipr", "weight_norm", "finite")  # finite: 1 if weights and outputs are
+           "clean_acc", "mean_ipr", "weight_norm", "finite")  # finite: 1 if weights and outputs are finite, else 0
 
 
 # ----------------------------------------------------------------------------- optimizer
@@ -206,12 +206,12 @@ def chunk_size(config: Config, device: torch.device, max_memory_gb: float | None
         if not (is_number(max_memory_gb) and 0 < max_memory_gb < math.inf):
             raise ValueError(f"max_memory_gb must be a positive number, got {max_memory_gb!r}")
         budget = max_memory_gb * 2**30
-        one = bytes_per_run(config, dtype, kernel)
-        if budget < one:
-            raise ValueError(f"max_memory_gb={max_memory_gb:g} is less than one run needs at "
-                             f"p={config.p}, width={config.width} (about {one / 2**30:.3g} GiB); "
-                             "give at least that, or None for the default")
-    return max(1, int(budget // bytes_per_run(config, dtype, kernel)))
+    one = bytes_per_run(config, dtype, kernel)
+    if max_memory_gb is not None and budget < one:
+        raise ValueError(f"max_memory_gb={max_memory_gb:g} is less than one run needs at "
+                         f"p={config.p}, width={config.width} (about {one / 2**30:.3g} GiB); "
+                         "give at least that, or None for the default")
+    return max(1, int(budget // one))
 
 
 def available_memory(device: torch.device) -> int | None:
@@ -334,17 +334,6 @@ def train(runs, config: Config = Config(), *, device="auto", dtype=torch.float32
     runs_df = _runs_frame(runs, data, history, config)
     model = _concat_models(models) if keep_model else None
     return SweepResult(config, runs_df, history, model, data, seconds, str(device))
-
-
-def flush_denormals_on() -> bool:
-    """Whether the CPU flushes denormal floats to zero now.
-
-    ``train`` turns flushing on while it trains on a CPU.  Weights that decay towards zero
-    (weight decay, BatchNorm de-amplifying a neuron, Forgetting) pass through the denormal
-    range below 1.2e-38, where x86 arithmetic is tens of times slower; a minibatch BatchNorm
-    sweep ran 5x faster with flushing.  Only numbers below that range change (to 0).
-    """
-    return bool((torch.tensor([1e-39], dtype=torch.float32) * 2.0).item() == 0.0)
 
 
 def _check_triton(runs, config: Config, device, dtype, compile):
