@@ -475,13 +475,14 @@ def phase_diagrams(runs, by: str, panels=None, axes=None, titles=None):
     panels = list(panels if panels is not None else sorted(runs[by].unique()))
     titles = titles if titles is not None else [f"{by} = {v:g}" for v in panels]
     data = runs[runs[by].isin(panels)]
+    ncol = len(panels) if len(panels) <= 3 else 2  # four panels: 2 x 2, readable in the column
     if axes is None:
-        grid = sns.FacetGrid(data, col=by, col_order=panels, height=2.8, aspect=0.95)
-        axes = grid.axes.flat
+        axes = sns.FacetGrid(data, col=by, col_order=panels, col_wrap=ncol, height=2.8,
+                             aspect=0.95).axes.flat
     axes = np.asarray(list(axes))
     for k, (ax, v) in enumerate(zip(axes, panels)):
         phase_diagram(data[data[by] == v], ax=ax, title=titles[k], legend=False)
-        if k:
+        if k % ncol:
             ax.set_ylabel("")
     _phase_legend(axes[-1], data.phase, data.groupby([by, "alpha", "xi"]).phase.nunique().gt(1).any())
     return axes
