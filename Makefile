@@ -8,7 +8,7 @@ PIP = $(PYTHON) -m pip
 # On a CPU the full profile trains p = 97 networks for minutes per chapter: quick unless asked.
 PROFILE ?= $(shell $(PYTHON) -c "import torch; print('full' if torch.cuda.is_available() else 'quick')" 2>/dev/null || echo quick)
 
-.PHONY: setup book test quick-sweeps check-html demo bench bench-cpu reproduce clean
+.PHONY: setup book test quick-sweeps results check-html demo bench bench-cpu reproduce clean
 
 # torch: keep whatever torch is there (Colab, a GPU box); else take the CPU build 2.13.0.
 setup:
@@ -27,6 +27,12 @@ test: setup quick-sweeps
 # (A chapter whose quick sweep is missing or stale trains it itself.)
 quick-sweeps:
 	GROKBOOK_PROFILE=quick $(PYTHON) -c "import grokbook as gb; [print(gb.get_sweep(n).describe(), flush=True) for n in gb.sweeps.SWEEPS]"
+
+# Every committed result of the book profile (results/README.md has the time on a 2-core CPU:
+# about an hour and a quarter), one process with both threads (faster than two 1-thread workers
+# on the Xeon this was measured on; see book/performance.md).  Interrupted? Run it again: it resumes.
+results: setup
+	$(PYTHON) -m grokbook sweep --all --profile book --workers 1
 
 # Headless Chromium over the built pages (figures load, links resolve); screenshots in _build/screenshots.
 check-html:

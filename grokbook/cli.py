@@ -64,9 +64,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     from .sweeps import SWEEPS
     sw = sub.add_parser("sweep", help="train a named sweep and store it in results/ (resumes)")
-    sw.add_argument("name", choices=tuple(SWEEPS))
+    sw.add_argument("name", nargs="?", choices=tuple(SWEEPS),
+                    help="the sweep to make (or --all)")
+    sw.add_argument("--all", action="store_true", help="every named sweep, one after another")
     sw.add_argument("--profile", choices=tuple(PROFILES), default=None,
-                    help="quick or full (default: $GROKBOOK_PROFILE, else full)")
+                    help="quick, book or full (default: $GROKBOOK_PROFILE, else full)")
     sw.add_argument("--device", default="auto", help="auto, cpu or cuda")
     sw.add_argument("--chunk-runs", type=int, default=None,
                     help="runs per saved chunk (default: 289, or 2 chunks per worker)")
@@ -79,16 +81,28 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def sweep_command(args) -> int:
-    from .sweeps import load_sweep, run_sweep, sweep
-    s = sweep(args.name, args.profile)
-    print(f"sweep {s.name} ({s.profile}): {s.n_runs} runs in {len(s.parts)} part(s), key {s.key()}")
-    path = run_sweep(s, device=resolve_device(args.device), directory=args.results,
-                     chunk_runs=args.chunk_runs, workers=args.workers,
-                     progress=not args.no_progress)
-    data = load_sweep(s, directory=args.results)
-    prov = data.provenance
-    print(f"{path}: {len(data.runs)} runs, {prov['seconds']:.1f} s of training on {prov['device']}")
-    print(data.runs.groupby("part").phase.value_counts().unstack(fill_value=0).to_string())
+    import time
+
+    from .sweeps import SWEEPS, load_sweep, run_sweep, sweep
+    if args.all == (args.name is not None):
+        raise ValueError("give a sweep name or --all (not both)")
+    names = list(SWEEPS) if args.all else [args.name]
+    wall = time.perf_counter()
+    for name in names:
+        s = sweep(name, args.profile)
+        print(f"sweep {s.name} ({s.profile}): {s.n_runs} runs in {len(s.parts)} part(s), "
+              f"key {s.key()}", flush=True)
+        path = run_sweep(s, device=resolve_device(args.device), directory=args.results,
+                         chunk_runs=args.chunk_runs, workers=args.workers,
+                         progress=not args.no_progress)
+        data = load_sweep(s, directory=args.results)
+        prov = data.provenance
+        print(f"{path}: {len(data.runs)} runs, {prov['seconds']:.1f} s of training on "
+              f"{prov['device']} ({prov.get('cpu', '?')}, {prov.get('threads', '?')} threads)")
+        print(data.runs.groupby("part").phase.value_counts().unstack(fill_value=0).to_string(),
+              flush=True)
+    print(f"{len(names)} sweep(s) in {time.perf_counter() - wall:.0f} s of wall time "
+          "(resumed chunks not counted)")
     return 0
 
 

@@ -19,9 +19,13 @@ HERE = Path(__file__).resolve().parent
 
 # The modules whose code makes the numbers a sweep stores.  The phase column is recomputed
 # when a result is loaded (grokbook.phases), so phases.py is not among them; of
-# memorization.py only the function that makes the stored log-probabilities is.
-ENGINE_FILES = ("data.py", "models.py", "train.py", "cpu.py", "fourier.py", "sweeps.py")
-ENGINE_FUNCTIONS = (("memorization.py", "label_logprob"),)
+# memorization.py only the function that makes the stored log-probabilities is, and of
+# sweeps.py the functions that turn a trained chunk into stored arrays and merge the chunks
+# (the sweep's definition is covered by its key; reading, views and provenance store no number).
+ENGINE_FILES = ("data.py", "models.py", "train.py", "cpu.py", "fourier.py")
+ENGINE_FUNCTIONS = (("memorization.py", "label_logprob"),
+                    ("sweeps.py", "_train_chunk_file"), ("sweeps.py", "_chunk_arrays"),
+                    ("sweeps.py", "_per_example_arrays"), ("sweeps.py", "_merge_chunks"))
 
 
 def _docstring_lines(tree) -> set[int]:
@@ -71,13 +75,36 @@ def engine_digest(root: Path = HERE) -> str:
 
 def _engine_digest(root: Path) -> str:
     h = hashlib.sha256()
-    for name in ENGINE_FILES:
+    for name, text in _engine_sources(root):
         h.update(name.encode())
-        h.update(normalized_source((root / name).read_text()).encode())
-    for name, function in ENGINE_FUNCTIONS:
-        h.update(f"{name}:{function}".encode())
-        h.update(normalized_source(function_source((root / name).read_text(), function)).encode())
+        h.update(text.encode())
     return h.hexdigest()[:16]
+
+
+def _engine_sources(root: Path):
+    """(name, normalized source) of every engine file and function, in digest order."""
+    for name in ENGINE_FILES:
+        yield name, normalized_source((root / name).read_text())
+    for name, function in ENGINE_FUNCTIONS:
+        yield f"{name}:{function}", normalized_source(function_source((root / name).read_text(),
+                                                                     function))
+
+
+def engine_parts(root: Path = HERE) -> dict:
+    """{file or file:function: 12 hex digits} of each engine piece: stored with a result, so
+    that a stale result can say which piece of the engine changed since."""
+    return {name: hashlib.sha256(text.encode()).hexdigest()[:12]
+            for name, text in _engine_sources(Path(root))}
+
+
+def changed_parts(stored: dict | None, root: Path = HERE) -> list:
+    """The engine pieces whose code differs from ``stored`` (an ``engine_parts`` of the past);
+    every piece if nothing was stored."""
+    now = engine_parts(root)
+    if not isinstance(stored, dict):
+        return list(now)
+    return [name for name in dict.fromkeys(list(now) + list(stored))
+            if now.get(name) != stored.get(name)]
 
 
 if __name__ == "__main__":  # python grokbook/digest.py: the digest under this interpreter

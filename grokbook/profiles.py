@@ -1,5 +1,6 @@
 """Every size of every profile, in one place: ``quick`` for tests and CI on a 2-core CPU,
-``full`` for the paper's sizes.  Every ``Config`` of the package is built by ``config`` here.
+``book`` for the rendered book (its sweeps made on a 2-core CPU and committed), ``full`` for the
+paper's sizes.  Every ``Config`` of the package is built by ``config`` here.
 
 The quick sizes were chosen by measurement, not by shrinking everything:
 p = 53, N = 300, alpha = 0.7, xi = 0.25, 1500 full-batch steps still shows all
@@ -20,8 +21,28 @@ within its CI budget; at 400 steps the profile's 5.5 ends at train 0.896, a hair
 boundary, so the quick ensemble uses 6, the middle of the Partial band (train 0.849; 6.5 gives
 0.812, 7 is Full Inversion).
 
+The ``book`` profile is the reader's scale, made on a 2-core CPU by one command
+(``python -m grokbook sweep --all --profile book``) and committed under results/: the quick
+network with 9 x 9 phase diagrams (alpha 0.1 ... 0.9, xi 0 ... 0.8), every cell of the
+weight-decay diagram with three seeds (the diagram shows the majority phase and marks the cells
+where the seeds disagree), dropout 0 / 0.3 / 0.6 / 0.9, and BatchNorm at batch 8 / 32 / 64 / 256
+beside the same minibatches without it.  Its memorization ensemble was chosen by measurement so
+that the subset models are in the phase of the full-data network they stand for (1500 steps,
+p = 53, N = 300; train accuracy, Partial Inversion being [1.05 - xi, 0.9)):
+
+- at the profile's alpha 0.7, xi 0.25 no weight decay works: at wd 0 the full network coexists
+  (test 0.93) while 70%, 80% and 90% subsets memorize (test 0.04, 0.54, 0.89), and the Partial
+  band of the 90% subsets (wd 4.1 - 5.2 at alpha 0.9) barely meets the full network's (3.4 - 4.4);
+- at alpha 0.9, xi 0.35 (the paper's xi: a Partial band twice as wide) with 90% subsets: wd 2
+  Coexistence for the full network (train 0.995, test 0.996) and for 6 of 6 subsets (test
+  >= 0.979); wd 6.5 Partial Inversion for the full network (train 0.742) and 6 of 6 subsets
+  (0.83 - 0.87); wd 15 Full Inversion for all (0.651 - 0.663).  At wd 0 one subset in three
+  memorizes (test 0.897), so the Coexistence column is at wd 2.  With 90% subsets a pair is left
+  out by a tenth of the models, so the ensemble has 48 (about 5 leave any pair out).
+
 A chapter and the command line pick the profile from the environment variable GROKBOOK_PROFILE
-(``quick`` or ``full``; default ``full``).
+(``quick``, ``book`` or ``full``; default ``full``).  In the full profile, a sweep whose
+full-scale result is missing is read from the book profile's results, with a note saying so.
 """
 from __future__ import annotations
 
@@ -51,8 +72,11 @@ class Sizes:
     xis: tuple
     dropouts: tuple
     batch_sizes: tuple
+    seeds: tuple  # of every cell of the weight-decay phase diagram (the others: seed 0)
     # the memorization ensemble
     ensemble_t: int
+    ensemble_alpha: float
+    ensemble_xi: float
     ensemble_subset: float
     ensemble_steps: int
     ensemble_weight_decays: tuple  # Coexistence, Partial and Full Inversion of the full-data network
@@ -61,14 +85,21 @@ class Sizes:
 PROFILES = {
     "full": Sizes(p=97, width=500, steps=2000, alpha=0.5, xi=0.35, weight_decays=(0, 5, 15, 20),
                   alphas=axis(0.1, 0.9, 17), xis=axis(0.0, 0.8, 17),
-                  dropouts=(0.0, 0.3, 0.6, 0.9), batch_sizes=(8, 32, 64, 256),
-                  ensemble_t=64, ensemble_subset=0.7, ensemble_steps=2000,
+                  dropouts=(0.0, 0.3, 0.6, 0.9), batch_sizes=(8, 32, 64, 256), seeds=(0,),
+                  ensemble_t=64, ensemble_alpha=0.5, ensemble_xi=0.35, ensemble_subset=0.7, ensemble_steps=2000,
                   ensemble_weight_decays=(0.0, 5.0, 15.0)),
     "quick": Sizes(p=53, width=300, steps=1500, alpha=0.7, xi=0.25, weight_decays=(0, 5.5, 15, 20),
                    alphas=(0.4, 0.65, 0.9), xis=(0.1, 0.3, 0.5),
-                   dropouts=(0.0, 0.3, 0.6), batch_sizes=(32, 128),
-                   ensemble_t=12, ensemble_subset=0.7, ensemble_steps=400,
+                   dropouts=(0.0, 0.3, 0.6), batch_sizes=(32, 128), seeds=(0,),
+                   ensemble_t=12, ensemble_alpha=0.7, ensemble_xi=0.25, ensemble_subset=0.7, ensemble_steps=400,
                    ensemble_weight_decays=(0.0, 6.0, 15.0)),
+    # The reader's scale: the quick network, the sweeps a 2-core CPU makes in about an hour and
+    # a quarter (results/README.md has the measured times).
+    "book": Sizes(p=53, width=300, steps=1500, alpha=0.7, xi=0.25, weight_decays=(0, 5.5, 15, 20),
+                  alphas=axis(0.1, 0.9, 9), xis=axis(0.0, 0.8, 9),
+                  dropouts=(0.0, 0.3, 0.6, 0.9), batch_sizes=(8, 32, 64, 256), seeds=(0, 1, 2),
+                  ensemble_t=48, ensemble_alpha=0.9, ensemble_xi=0.35, ensemble_subset=0.9,
+                  ensemble_steps=1500, ensemble_weight_decays=(2.0, 6.5, 15.0)),
 }
 LOGS_PER_RUN = 40  # a history of about 40 points per run, whatever its length
 

@@ -93,10 +93,11 @@ class Sweep:
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def _phase_diagram(name, profile, knob, values, description, **config):
+def _phase_diagram(name, profile, knob, values, description, seeds=(0,), **config):
     s = sizes(profile)
     cfg = config_of(profile, **config)
-    runs = tuple(grid(alpha=list(s.alphas), xi=list(s.xis), **{knob: list(values)}))
+    runs = tuple(grid(alpha=list(s.alphas), xi=list(s.xis), **{knob: list(values)},
+                      seed=list(seeds)))
     return Sweep(name, profile, (Part(f"{knob} sweep", cfg, runs),),
                  history_every=cfg.log_every, description=description)
 
@@ -105,7 +106,7 @@ def _weight_decay_diagram(profile):
     return _phase_diagram(
         "weight_decay_phase_diagram", profile, "wd", sizes(profile).weight_decays,
         "phase diagram over alpha x xi for the profile's four weight decays (paper Fig. 3: "
-        "0 / 5 / 15 / 20)")
+        "0 / 5 / 15 / 20), each cell with the profile's seeds", seeds=sizes(profile).seeds)
 
 
 def _dropout_diagram(profile):
@@ -129,6 +130,22 @@ def _batchnorm_diagram(profile):
                              "minibatch size, beside the same minibatches without BatchNorm")
 
 
+BATCHNORM_GAMMA = dict(batch_size=64, alpha=0.65, xi=0.2, seeds=(0, 1, 2))  # the paper's setting
+
+
+def _batchnorm_gamma(profile):
+    """The paper's BatchNorm |gamma|-IPR setting (batch 64, alpha 0.65, xi 0.2), three seeds,
+    at the profile's network."""
+    g = BATCHNORM_GAMMA
+    cfg = config_of(profile, batch_size=g["batch_size"], batchnorm=True)
+    runs = tuple(grid(alpha=g["alpha"], xi=g["xi"], seed=list(g["seeds"])))
+    return Sweep("batchnorm_gamma", profile,
+                 (Part(f"batch {g['batch_size']}, BatchNorm", cfg, runs),),
+                 history_every=cfg.log_every,
+                 description=f"BatchNorm at batch {g['batch_size']}, alpha {g['alpha']}, xi "
+                             f"{g['xi']} (the paper's |gamma|-IPR figure), seeds {g['seeds']}")
+
+
 def ensemble_config(profile: str | None = None) -> Config:
     """The ``Config`` of the memorization ensemble and of chapter 8's full-data networks."""
     return config_of(profile, steps=sizes(profile).ensemble_steps)
@@ -141,7 +158,8 @@ def _memorization_ensemble(profile):
     from .memorization import ensemble_runs
     s, cfg = sizes(profile), ensemble_config(profile)
     parts = tuple(Part(f"wd {float(wd)}", cfg, tuple(ensemble_runs(
-        s.ensemble_t, alpha=s.alpha, xi=s.xi, wd=float(wd), subset=s.ensemble_subset)))
+        s.ensemble_t, alpha=s.ensemble_alpha, xi=s.ensemble_xi, wd=float(wd),
+        subset=s.ensemble_subset)))
         for wd in s.ensemble_weight_decays)
     return Sweep("memorization_ensemble", profile, parts, history_every=cfg.log_every,
                  description=f"{s.ensemble_t} models per weight decay, each trained on a random "
@@ -153,6 +171,7 @@ SWEEPS = {
     "weight_decay_phase_diagram": _weight_decay_diagram,
     "dropout_phase_diagram": _dropout_diagram,
     "batchnorm_phase_diagram": _batchnorm_diagram,
+    "batchnorm_gamma": _batchnorm_gamma,
     "memorization_ensemble": _memorization_ensemble,
 }
 
@@ -195,9 +214,17 @@ class SweepData:
     gamma: np.ndarray | None
     provenance: dict
     per_example: dict | None = None  # Sweep.per_example: "pred", "logp", "member", each (K, P)
+    profile: str | None = None  # the profile it was made for (None: read it from the definition)
 
     # ------------------------------------------------------------------ views of the runs
     KNOBS = ("wd", "dropout", "lr")  # per-run settings a sweep's panels may vary
+
+    def __post_init__(self):
+        self.profile = self.profile or self.provenance["definition"]["profile"]
+
+    def config(self, part: int = 0):
+        """The ``Config`` the runs of part ``part`` were trained with (p, width, steps, ...)."""
+        return Config(**self.parts[part]["config"])
 
     @property
     def parts(self) -> list:
@@ -252,24 +279,32 @@ class SweepData:
                              f"{settings}")
         return runs.sort_values(["part", "alpha", "xi"], kind="stable").reset_index(drop=True)
 
-    def cell(self, alpha: float, xi: float, panel: "Panel | str | None" = None, **settings) -> pd.Series:
+    def cell(self, alpha: float, xi: float, panel: "Panel | str | None" = None, *,
+             seed: int = 0, **settings) -> pd.Series:
         """The run at (alpha, xi) of one panel (a ``Panel``, its label, or ``settings`` as in
-        ``select``: ``cell(0.65, 0.3, wd=15)``, ``cell(0.65, 0.3, batch_size=64, batchnorm=True)``)."""
+        ``select``: ``cell(0.65, 0.3, wd=15)``, ``cell(0.65, 0.3, batch_size=64, batchnorm=True)``).
+        Where a cell holds several seeds, the run of ``seed`` (its data and model seed)."""
         if panel is not None:
             table = self.panels()
             runs = table[_find_panel(table, panel) if isinstance(panel, str) else panel]
         else:
             runs = self.select(**settings)
         hit = runs[np.isclose(runs.alpha, alpha) & np.isclose(runs.xi, xi)]
+        if len(hit) > 1 and hit.data_seed.nunique() == len(hit):
+            if seed not in set(hit.data_seed):
+                raise ValueError(f"seed must be one of {sorted(hit.data_seed)} at this cell, "
+                                 f"got {seed!r}")
+            hit = hit[hit.data_seed == seed]
         if len(hit) != 1:
             what = "is not a cell of the grid" if hit.empty else "is not one cell: name the panel"
             raise ValueError(f"(alpha, xi) = ({alpha}, {xi}) {what}: alpha in "
                              f"{sorted(runs.alpha.unique())}, xi in {sorted(runs.xi.unique())}")
         return hit.iloc[0]
 
-    def cell_ipr(self, alpha: float, xi: float, panel=None, **settings) -> np.ndarray:
-        """The IPR of every neuron (float) of the run ``cell(alpha, xi, panel, **settings)``."""
-        return self.ipr[int(self.cell(alpha, xi, panel, **settings).run)].astype(float)
+    def cell_ipr(self, alpha: float, xi: float, panel=None, *, seed: int = 0,
+                 **settings) -> np.ndarray:
+        """The IPR of every neuron (float) of the run ``cell(alpha, xi, panel, seed=seed, ...)``."""
+        return self.ipr[int(self.cell(alpha, xi, panel, seed=seed, **settings).run)].astype(float)
 
     @staticmethod
     def summary(row: pd.Series) -> str:
@@ -400,15 +435,41 @@ def _per_example_arrays(result, group: int = 16):
             "example/member": result.data.train.numpy()}
 
 
-from .digest import ENGINE_FILES, engine_digest  # noqa: E402  (re-exported)
+from .digest import changed_parts, engine_digest, engine_parts  # noqa: E402  (re-exported)
 
 
 def _git_commit():
+    """The checkout's commit, with "+changes" if the package's files differ from it."""
     try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True,
-                              text=True, timeout=10).stdout.strip() or None
+        def git(*args):
+            return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True,
+                                  timeout=10).stdout.strip()
+        commit = git("rev-parse", "HEAD")
+        if commit and git("status", "--porcelain", "--", "grokbook"):
+            commit += "+changes"
+        return commit or None
     except (OSError, subprocess.SubprocessError):
         return None
+
+
+def cpu_model() -> str:
+    """The CPU's model name (from /proc/cpuinfo on Linux), else what ``platform`` knows."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
+def _command() -> str:
+    """The command line that is making a result (for its provenance)."""
+    import sys
+    argv = [Path(sys.argv[0]).name if sys.argv and sys.argv[0] else "python"] + sys.argv[1:]
+    if argv[0] == "__main__.py":
+        argv[0] = "python -m grokbook"
+    return " ".join(argv)
 
 
 def _provenance(s: Sweep, device, seconds):
@@ -417,8 +478,9 @@ def _provenance(s: Sweep, device, seconds):
     if dev.startswith("cuda"):
         dev += f" ({torch.cuda.get_device_name()})"
     return {"definition": s.definition(), "key": s.key(), "version": __version__,
-            "git_commit": _git_commit(), "engine": engine_digest(), "device": dev,
-            "torch": torch.__version__,
+            "command": _command(), "git_commit": _git_commit(), "engine": engine_digest(),
+            "engine_parts": engine_parts(), "device": dev, "cpu": cpu_model(),
+            "threads": torch.get_num_threads(), "torch": torch.__version__,
             "python": platform.python_version(), "seconds": round(seconds, 2),
             "created": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
 
@@ -532,11 +594,7 @@ def run_sweep(name_or_sweep, profile: str | None = None, *, device="auto", direc
         return partial
 
     pieces = [_read(c[-1]) for c in chunks]
-    arrays = {}
-    for k in sorted(set().union(*(a.keys() for a, _ in pieces))):
-        # gamma exists only for BatchNorm parts: NaN for the runs of the other parts
-        arrays[k] = np.concatenate([a[k] if k in a else np.full_like(a["ipr"], np.nan)
-                                    for a, _ in pieces])
+    arrays = _merge_chunks([a for a, _ in pieces])
     seconds = sum(m["seconds"] for _, m in pieces)
     devices = sorted({m["device"] for _, m in pieces})
     meta = _provenance(s, devices[0] if len(devices) == 1 else ", ".join(devices), seconds)
@@ -545,6 +603,16 @@ def run_sweep(name_or_sweep, profile: str | None = None, *, device="auto", direc
     _write(final, arrays, meta)
     shutil.rmtree(partial, ignore_errors=True)
     return final
+
+
+def _merge_chunks(pieces: list) -> dict:
+    """The arrays of a whole sweep from its chunks' arrays, in run order."""
+    arrays = {}
+    for k in sorted(set().union(*(a.keys() for a in pieces))):
+        # gamma exists only for BatchNorm parts: NaN for the runs of the other parts
+        arrays[k] = np.concatenate([a[k] if k in a else np.full_like(a["ipr"], np.nan)
+                                    for a in pieces])
+    return arrays
 
 
 def _check_writable(folder: Path, s: Sweep):
@@ -608,7 +676,8 @@ def load_sweep(name_or_sweep, profile: str | None = None, *, directory=None) -> 
                          f"--profile {s.profile}")
     if meta.get("engine") != engine_digest():
         msg = (f"{path}: made by other engine code (digest {meta.get('engine')}, now "
-               f"{engine_digest()}: {', '.join(ENGINE_FILES)} changed since)")
+               f"{engine_digest()}; changed since: "
+               f"{', '.join(changed_parts(meta.get('engine_parts')))})")
         if s.profile == "quick":  # cheap to remake, so never reuse it
             raise CacheError(msg + "; stale")
         warnings.warn(msg + f"; regenerate it with: python -m grokbook sweep {s.name} --profile "
@@ -623,25 +692,80 @@ def load_sweep(name_or_sweep, profile: str | None = None, *, directory=None) -> 
                      per_example=per_example or None)
 
 
+# A profile whose sweeps a CPU cannot make reads those of a smaller one when its own are missing.
+FALLBACK = {"full": "book"}
+
+
+def estimate_seconds(name_or_sweep, profile: str | None = None, *, device="auto",
+                     probe_steps: int = 10, probe_runs: int = 8) -> float:
+    """A rough estimate of the seconds ``run_sweep`` needs on ``device``: each part's first
+    ``probe_runs`` runs are trained for ``probe_steps`` steps, and the time per run and step is
+    scaled to the part's runs and steps (batching more runs is usually a little faster per run,
+    so this errs long)."""
+    import dataclasses
+    s = name_or_sweep if isinstance(name_or_sweep, Sweep) else sweep(name_or_sweep, profile)
+    device = resolve_device(device)
+    total = 0.0
+    for part in s.parts:
+        runs = list(part.runs[:probe_runs])
+        cfg = dataclasses.replace(part.config, steps=probe_steps, log_every=probe_steps)
+        train(runs[:1], dataclasses.replace(cfg, steps=1, log_every=1), device=device,
+              progress=False)  # warm up (first-call allocations)
+        t = time.perf_counter()
+        train(runs, cfg, device=device, progress=False)
+        per_run_step = (time.perf_counter() - t) / (len(runs) * probe_steps)
+        total += per_run_step * len(part.runs) * part.config.steps
+    return total
+
+
+def _hours(seconds: float) -> str:
+    return f"{seconds / 3600:.1f} h" if seconds >= 5400 else f"{seconds / 60:.0f} min"
+
+
 def get_sweep(name: str, profile: str | None = None, *, recompute: bool = False,
               device="auto", directory=None, progress: bool = True) -> SweepData:
-    """What a chapter calls: the cached result if it is there and valid; else, for the quick
-    profile (cheap enough to train live) or with ``recompute=True``, a freshly trained one.
+    """What a chapter calls: the stored result if it is there.
 
-    A full-profile result that is missing, stale or damaged raises CacheError saying how to
-    regenerate it -- it is never silently replaced or used.
+    - quick profile: a missing or stale result is trained live (it takes a minute or two);
+    - book profile: the committed results; a missing one raises CacheError saying how to make it;
+    - full profile: the full-scale result if one exists, else the book-scale one, with a note
+      saying so (the paper's sweeps take hours on a CPU);
+    - ``recompute=True``: train this profile's sweep here and now (after printing an estimate of
+      the time for the book and full profiles), then return it.
+
+    A result made by older engine code is used with a ``StaleResultWarning``; a damaged one
+    raises CacheError.  Nothing is retrained behind the reader's back.
     """
     s = sweep(name, profile)
-    if not recompute:
-        try:
+    if recompute:
+        if s.profile != "quick":
+            print(f"Training sweep {s.name!r} ({s.profile} profile, {s.n_runs} runs) on "
+                  f"{resolve_device(device)}: estimated "
+                  f"{_hours(estimate_seconds(s, device=device))} (from a 10-step probe)",
+                  flush=True)
+        run_sweep(s, device=device, directory=directory, progress=progress)
+        return load_sweep(s, directory=directory)
+    try:
+        return load_sweep(s, directory=directory)
+    except CacheError:
+        if s.profile == "quick":
+            run_sweep(s, device=device, directory=directory, progress=progress)
             return load_sweep(s, directory=directory)
-        except CacheError:
-            if s.profile != "quick":
-                raise
-    run_sweep(s, device=device, directory=directory, progress=progress)
-    return load_sweep(s, directory=directory)
+        if s.profile not in FALLBACK or cache_path(s, directory).exists():
+            raise  # a damaged or stale file of this profile is reported, not replaced
+    smaller = FALLBACK[s.profile]
+    data = load_sweep(name, smaller, directory=directory)
+    cfg = data.parts[0]["config"]
+    alphas, xis = data.runs.alpha.nunique(), data.runs.xi.nunique()
+    print(f"Note: no {s.profile}-profile result of sweep {name!r} in {results_dir(directory)}; "
+          f"this is the {smaller}-profile result instead (p = {cfg['p']}, N = {cfg['width']}, "
+          f"{cfg['steps']} steps, {alphas} alpha x {xis} xi, {len(data.runs)} runs). The "
+          f"{s.profile} sweep ({s.n_runs} runs) is for a GPU: gb.get_sweep({name!r}, "
+          f"recompute=True) trains it here after an estimate of its time.", flush=True)
+    data.profile = smaller
+    return data
 
 
 __all__ = ["SWEEPS", "Sweep", "Part", "SweepData", "Panel", "ensemble_config", "CacheError", "StaleResultWarning",
-           "engine_digest", "sweep", "run_sweep",
+           "engine_digest", "estimate_seconds", "FALLBACK", "sweep", "run_sweep",
            "load_sweep", "get_sweep", "cache_path"]
