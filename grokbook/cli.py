@@ -40,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="train one setting or a small grid; print the final table")
     run.add_argument("--profile", choices=tuple(PROFILES), default=None,
-                     help="default sizes (quick: CI-sized; full: the paper's; default: "
+                     help="default sizes (quick: CI-sized; book: the rendered book's; full: the paper's; default: "
                           "$GROKBOOK_PROFILE, else full). Flags override.")
     run.add_argument("--p", type=int, help="modulus (profile's default)")
     run.add_argument("--op", default="add", help="add, subtract, multiply or divide")
@@ -94,7 +94,7 @@ def sweep_command(args) -> int:
               f"key {s.key()}", flush=True)
         path = run_sweep(s, device=resolve_device(args.device), directory=args.results,
                          chunk_runs=args.chunk_runs, workers=args.workers,
-                         progress=not args.no_progress)
+                         progress=not args.no_progress, command=args.command_line)
         data = load_sweep(s, directory=args.results)
         prov = data.provenance
         print(f"{path}: {len(data.runs)} runs, {prov['seconds']:.1f} s of training on "
@@ -122,7 +122,9 @@ def run_command(args) -> dict:
 
 def main(argv=None) -> int:
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(argv)
+    args.command_line = " ".join(["python -m grokbook", *argv])  # recorded with a sweep's result
     try:
         if args.command == "sweep":
             return sweep_command(args)

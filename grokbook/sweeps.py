@@ -472,13 +472,13 @@ def _command() -> str:
     return " ".join(argv)
 
 
-def _provenance(s: Sweep, device, seconds):
+def _provenance(s: Sweep, device, seconds, command=None):
     from .version import __version__
     dev = str(device)
     if dev.startswith("cuda"):
         dev += f" ({torch.cuda.get_device_name()})"
     return {"definition": s.definition(), "key": s.key(), "version": __version__,
-            "command": _command(), "git_commit": _git_commit(), "engine": engine_digest(),
+            "command": command or _command(), "git_commit": _git_commit(), "engine": engine_digest(),
             "engine_parts": engine_parts(), "device": dev, "cpu": cpu_model(),
             "threads": torch.get_num_threads(), "torch": torch.__version__,
             "python": platform.python_version(), "seconds": round(seconds, 2),
@@ -532,7 +532,7 @@ def default_workers(s: "Sweep", device) -> int:
 
 def run_sweep(name_or_sweep, profile: str | None = None, *, device="auto", directory=None,
               chunk_runs: int | None = None, progress: bool = True, max_chunks: int | None = None,
-              workers: int | None = None, **train_kw) -> Path:
+              workers: int | None = None, command: str | None = None, **train_kw) -> Path:
     """Train a sweep (resuming from its saved chunks, if any) and store it; returns the path.
 
     Each part is split into chunks of ``chunk_runs`` runs (default: 289 in one process; with
@@ -542,7 +542,8 @@ def run_sweep(name_or_sweep, profile: str | None = None, *, device="auto", direc
     chunks side by side, each with ``torch.get_num_threads() // workers`` threads; every run's
     numbers are the same however the runs are chunked or spread.
     ``max_chunks`` stops after that many newly trained chunks (for tests of resuming:
-    the effect is the same as an interruption).
+    the effect is the same as an interruption).  ``command`` is recorded in the provenance as
+    the command that made the result (default: this process's command line).
     """
     s = name_or_sweep if isinstance(name_or_sweep, Sweep) else sweep(name_or_sweep, profile)
     device = resolve_device(device)
@@ -597,7 +598,7 @@ def run_sweep(name_or_sweep, profile: str | None = None, *, device="auto", direc
     arrays = _merge_chunks([a for a, _ in pieces])
     seconds = sum(m["seconds"] for _, m in pieces)
     devices = sorted({m["device"] for _, m in pieces})
-    meta = _provenance(s, devices[0] if len(devices) == 1 else ", ".join(devices), seconds)
+    meta = _provenance(s, devices[0] if len(devices) == 1 else ", ".join(devices), seconds, command)
     meta["wall_seconds"] = round(time.perf_counter() - wall, 2)  # this call's, resumed or not
     meta["workers"] = workers
     _write(final, arrays, meta)

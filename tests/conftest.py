@@ -19,6 +19,17 @@ matplotlib.use("Agg")  # figures off-screen, for every test
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+# The random choice of the runs tests/test_results.py retrains: new each session unless
+# GROKBOOK_SPOTCHECK_SEED is set, and printed in the log's header so that a failure can be replayed.
+if not os.environ.get("GROKBOOK_SPOTCHECK_SEED"):
+    import secrets
+    os.environ["GROKBOOK_SPOTCHECK_SEED"] = str(secrets.randbelow(2**31))
+
+
+def pytest_report_header(config):
+    return (f"spot-check seed: {os.environ['GROKBOOK_SPOTCHECK_SEED']} (replay with "
+            f"GROKBOOK_SPOTCHECK_SEED={os.environ['GROKBOOK_SPOTCHECK_SEED']})")
+
 
 @pytest.fixture(autouse=True)
 def _restore_torch_defaults():

@@ -50,6 +50,27 @@ def test_sweep_command_trains_stores_and_summarises(tmp_path, monkeypatch, capsy
     assert sweeps.load_sweep(tiny, directory=tmp_path).runs.shape[0] == 2
 
 
+def test_sweep_all_makes_every_named_sweep(tmp_path, monkeypatch, capsys):
+    cfg = Config(p=11, width=16, steps=10, log_every=5)
+    made = {name: Sweep(name, "book", (Part("a", cfg, tuple(grid(wd=[0.0, w]))),), history_every=5)
+            for name, w in (("one", 1.0), ("two", 2.0))}
+    monkeypatch.setattr(sweeps, "SWEEPS", {name: (lambda prof, s=s: s) for name, s in made.items()})
+    assert cli.main(["sweep", "--all", "--profile", "book", "--device", "cpu",
+                     "--results", str(tmp_path), "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "sweep one (book)" in out and "sweep two (book)" in out and "2 sweep(s) in" in out
+    for s in made.values():
+        prov = sweeps.load_sweep(s, directory=tmp_path).provenance
+        assert prov["cpu"] and prov["threads"] >= 1 and "--all" in prov["command"]
+
+
+@pytest.mark.parametrize("args", [["sweep"], ["sweep", "weight_decay_phase_diagram", "--all"]])
+def test_sweep_needs_a_name_or_all(args, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(args + ["--profile", "quick"])
+    assert exit_.value.code == 2 and "a sweep name or --all" in capsys.readouterr().err
+
+
 def test_cli_profile_honours_the_environment(monkeypatch, capsys):
     """Like the chapters, the CLI takes its profile from $GROKBOOK_PROFILE when none is given."""
     monkeypatch.setenv("GROKBOOK_PROFILE", "quick")

@@ -280,8 +280,105 @@ def test_damaged_file_is_reported(tmp_path, damage):
 
 
 def test_get_sweep_full_profile_never_trains_silently(tmp_path):
-    with pytest.raises(CacheError, match="regenerate"):
+    """No full result and no book result to fall back on: an error that names the command."""
+    with pytest.raises(CacheError, match="regenerate.*--profile book"):
         sweeps.get_sweep("weight_decay_phase_diagram", "full", directory=tmp_path)
+    assert not list(tmp_path.iterdir())
+
+
+def as_profile(s, profile):
+    return Sweep(s.name, profile, s.parts, history_every=s.history_every)
+
+
+@pytest.fixture
+def tiny_named(monkeypatch):
+    """sweeps.sweep("tiny", profile) -> the tiny sweep made for that profile."""
+    monkeypatch.setattr(sweeps, "sweep", lambda name, profile=None: as_profile(
+        tiny(steps=10 if profile != "full" else 20), grokbook.profiles.profile_name(profile)))
+
+
+def test_full_profile_falls_back_to_the_book_result_with_a_note(tmp_path, tiny_named, capsys):
+    book = sweeps.sweep("tiny", "book")
+    run_sweep(book, directory=tmp_path, progress=False)
+    data = sweeps.get_sweep("tiny", "full", directory=tmp_path)
+    note = capsys.readouterr().out
+    assert "no full-profile result" in note and "book-profile result instead" in note
+    assert "recompute=True" in note and "p = 11" in note
+    assert data.profile == "book" and data.provenance["definition"]["profile"] == "book"
+    assert data.config().steps == 10  # the book sweep's own configuration
+    assert len(list(tmp_path.glob("*.npz"))) == 1  # nothing trained
+
+
+def test_damaged_full_result_is_reported_not_replaced(tmp_path, tiny_named):
+    run_sweep(sweeps.sweep("tiny", "book"), directory=tmp_path, progress=False)
+    full = sweeps.cache_path(sweeps.sweep("tiny", "full"), tmp_path)
+    full.write_bytes(b"not a zip")
+    with pytest.raises(CacheError, match="damaged"):
+        sweeps.get_sweep("tiny", "full", directory=tmp_path)
+
+
+def test_book_profile_never_trains_silently(tmp_path, tiny_named):
+    with pytest.raises(CacheError, match="regenerate it with: python -m grokbook sweep tiny "
+                                         "--profile book"):
+        sweeps.get_sweep("tiny", "book", directory=tmp_path)
+    assert not list(tmp_path.glob("*.npz"))
+
+
+def test_recompute_prints_an_estimate_then_trains(tmp_path, tiny_named, capsys):
+    data = sweeps.get_sweep("tiny", "full", directory=tmp_path, recompute=True, progress=False)
+    out = capsys.readouterr().out
+    assert "Training sweep 'tiny' (full profile, 8 runs)" in out and "estimated" in out
+    assert data.profile == "full" and data.config().steps == 20
+
+
+def test_estimate_scales_the_probe_to_the_whole_sweep(monkeypatch):
+    """Each part: (probe seconds) / (probe runs x probe steps) x (runs x steps)."""
+    calls, clock = [], iter([0.0, 2.0, 10.0, 13.0])
+    monkeypatch.setattr(sweeps, "train", lambda runs, cfg, **kw: calls.append((len(runs), cfg.steps)))
+    monkeypatch.setattr(sweeps.time, "perf_counter", lambda: next(clock))
+    s = tiny(steps=30)  # parts of 5 and 3 runs
+    est = sweeps.estimate_seconds(s, probe_steps=10, probe_runs=4)
+    assert calls == [(1, 1), (4, 10), (1, 1), (3, 10)]  # a warm-up step, then the probe
+    assert est == pytest.approx(2.0 / (4 * 10) * 5 * 30 + 3.0 / (3 * 10) * 3 * 30)
+
+
+def test_provenance_records_machine_command_and_engine_pieces(tmp_path):
+    s = tiny(steps=10)
+    run_sweep(s, directory=tmp_path, progress=False)
+    prov = load_sweep(s, directory=tmp_path).provenance
+    assert prov["cpu"] == sweeps.cpu_model() and prov["cpu"]
+    assert prov["threads"] == torch.get_num_threads() and prov["torch"] == torch.__version__
+    assert prov["command"] and prov["seconds"] > 0 and prov["git_commit"]
+    assert prov["engine_parts"] == sweeps.engine_parts()
+    # a stale result says which piece of the engine changed
+    changed = dict(prov["engine_parts"], **{"train.py": "000000000000"})
+    from grokbook import digest
+    assert digest.changed_parts(changed) == ["train.py"]
+    assert digest.changed_parts(None) == list(digest.engine_parts())
+
+
+def test_stale_result_names_the_changed_engine_piece(tmp_path, monkeypatch):
+    s = as_profile(tiny(steps=10), "book")
+    run_sweep(s, directory=tmp_path, progress=False)
+    monkeypatch.setattr(sweeps, "engine_digest", lambda: "0123456789abcdef")
+    monkeypatch.setattr(sweeps, "changed_parts", lambda stored: ["models.py"])
+    with pytest.warns(sweeps.StaleResultWarning, match="changed since: models.py"):
+        load_sweep(s, directory=tmp_path)
+
+
+def test_cell_picks_one_seed(tmp_path):
+    runs = tuple(grid(alpha=[0.4, 0.7], xi=[0.0, 0.3], seed=[0, 1, 2]))
+    s = Sweep("seeds", "quick", (Part("a", Config(p=11, width=16, steps=5, log_every=5), runs),),
+              history_every=5)
+    run_sweep(s, directory=tmp_path, progress=False)
+    data = load_sweep(s, directory=tmp_path)
+    for seed in (0, 1, 2):
+        row = data.cell(0.7, 0.3, seed=seed)
+        assert (row.alpha, row.xi, row.data_seed, row.model_seed) == (0.7, 0.3, seed, seed)
+    assert data.cell(0.7, 0.3).data_seed == 0
+    assert np.array_equal(data.cell_ipr(0.4, 0.0, seed=2), data.ipr[int(data.cell(0.4, 0.0, seed=2).run)])
+    with pytest.raises(ValueError, match="seed must be one of \\[0, 1, 2\\]"):
+        data.cell(0.7, 0.3, seed=5)
 
 
 def test_named_sweeps_match_the_paper():
@@ -325,8 +422,32 @@ def test_default_workers_follow_the_measurement():
         torch.set_num_threads(saved)
 
 
+def test_named_book_sweeps_are_the_readers_scale():
+    """The issue's book scale: 9 x 9 (alpha 0.1..0.9, xi 0..0.8), every Fig. 3 family, three
+    seeds per weight-decay cell, a minibatch-only control beside each BatchNorm part."""
+    wd = pd.DataFrame([r.__dict__ for r in sweeps.sweep("weight_decay_phase_diagram", "book").parts[0].runs])
+    assert sorted(wd.alpha.unique()) == pytest.approx(np.arange(1, 10) / 10)
+    assert sorted(wd.xi.unique()) == pytest.approx(np.arange(0, 9) / 10)
+    assert sorted(wd.wd.unique()) == [0, 5.5, 15, 20]
+    assert (wd.groupby(["alpha", "xi", "wd"]).size() == 3).all()
+    assert (wd.data_seed == wd.model_seed).all() and sorted(wd.data_seed.unique()) == [0, 1, 2]
+    drop = pd.DataFrame([r.__dict__ for r in sweeps.sweep("dropout_phase_diagram", "book").parts[0].runs])
+    assert sorted(drop.dropout.unique()) == [0, 0.3, 0.6, 0.9] and len(drop) == 4 * 81
+    bn = sweeps.sweep("batchnorm_phase_diagram", "book")
+    assert [(p.config.batch_size, p.config.batchnorm) for p in bn.parts] == \
+        [(b, n) for b in (8, 32, 64, 256) for n in (True, False)]
+    assert all(len(p.runs) == 81 for p in bn.parts)
+    g = sweeps.sweep("batchnorm_gamma", "book")
+    assert [(r.alpha, r.xi, r.data_seed) for r in g.parts[0].runs] == [(0.65, 0.2, k) for k in range(3)]
+    assert (g.parts[0].config.batch_size, g.parts[0].config.batchnorm) == (64, True)
+    ens = sweeps.sweep("memorization_ensemble", "book")
+    assert all(len(p.runs) >= 32 for p in ens.parts)
+    assert all(p.config.p == 53 and p.config.width == 300 and p.config.steps == 1500
+               for name in sweeps.SWEEPS for p in sweeps.sweep(name, "book").parts)
+
+
 def test_the_named_ensemble_sweep_follows_the_profile():
-    for prof in ("quick", "full"):
+    for prof in ("quick", "book", "full"):
         s, sz = sweeps.sweep("memorization_ensemble", prof), grokbook.profiles.sizes(prof)
         assert s.per_example and len(s.parts) == 3 and s.n_runs == 3 * sz.ensemble_t
         assert [p.runs[0].wd for p in s.parts] == list(sz.ensemble_weight_decays)
@@ -334,10 +455,11 @@ def test_the_named_ensemble_sweep_follows_the_profile():
                    for p in s.parts)
         for part in s.parts:
             assert {(r.alpha, r.xi, r.data_seed, r.model_seed, r.subset) for r in part.runs} == \
-                {(sz.alpha, sz.xi, 0, 0, sz.ensemble_subset)}
+                {(sz.ensemble_alpha, sz.ensemble_xi, 0, 0, sz.ensemble_subset)}
             assert len({r.subset_seed for r in part.runs}) == sz.ensemble_t
     assert grokbook.profiles.sizes("quick").ensemble_weight_decays == (0.0, 6.0, 15.0)
     assert grokbook.profiles.sizes("full").ensemble_weight_decays == (0.0, 5.0, 15.0)
+    assert grokbook.profiles.sizes("book").ensemble_weight_decays == (2.0, 6.5, 15.0)
 
 
 # ----------------------------------------------------------------------------- moved from the chapter helper tests
