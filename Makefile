@@ -36,7 +36,7 @@ quick-sweeps:
 	GROKBOOK_PROFILE=quick $(PYTHON) -c "import grokbook as gb; [print(gb.get_sweep(n).describe(), flush=True) for n in gb.sweeps.SWEEPS]"
 
 # Every committed result of the book profile (results/README.md has the time on a 2-core CPU:
-# about an hour and a quarter), one process with both threads (faster than two 1-thread workers
+# about an hour), one process with both threads (faster than two 1-thread workers
 # on the Xeon this was measured on; see book/performance.md).  Interrupted? Run it again: it resumes.
 results: setup
 	$(PYTHON) -m grokbook sweep --all --profile book --workers 1

@@ -93,8 +93,8 @@ PROFILES = {
                    dropouts=(0.0, 0.3, 0.6), batch_sizes=(32, 128), seeds=(0,),
                    ensemble_t=12, ensemble_alpha=0.7, ensemble_xi=0.25, ensemble_subset=0.7, ensemble_steps=400,
                    ensemble_weight_decays=(0.0, 6.0, 15.0)),
-    # The reader's scale: the quick network, the sweeps a 2-core CPU makes in about an hour and
-    # a quarter (results/README.md has the measured times).
+    # The reader's scale: the quick network, the sweeps a 2-core CPU makes in about an hour
+    # (results/README.md has the measured times).
     "book": Sizes(p=53, width=300, steps=1500, alpha=0.7, xi=0.25, weight_decays=(0, 5.5, 15, 20),
                   alphas=axis(0.1, 0.9, 9), xis=axis(0.0, 0.8, 9),
                   dropouts=(0.0, 0.3, 0.6, 0.9), batch_sizes=(8, 32, 64, 256), seeds=(0, 1, 2),

@@ -518,6 +518,10 @@ def _worker_job(args):
 # minibatch sweeps (small, fast steps) one process is faster (the workers' smaller chunks batch
 # less, and spawning them costs about 2 s).
 WORKER_MIN_RUNS = 12
+# One process on a CPU: chunks of 36 runs.  The engine's rate per run saturates by K = 36
+# (benchmarks/bench_cpu.py: 733 model-steps/s at K = 9, 743 at 36), and bigger chunks only add
+# memory traffic: the book's weight-decay sweep ran at about 600 model-steps/s in chunks of 289.
+CPU_CHUNK_RUNS = 36
 
 
 def default_workers(s: "Sweep", device) -> int:
@@ -535,12 +539,15 @@ def run_sweep(name_or_sweep, profile: str | None = None, *, device="auto", direc
               workers: int | None = None, command: str | None = None, **train_kw) -> Path:
     """Train a sweep (resuming from its saved chunks, if any) and store it; returns the path.
 
-    Each part is split into chunks of ``chunk_runs`` runs (default: 289 in one process; with
-    several workers, two chunks per worker and part); each finished chunk is saved at
+    Each part is split into chunks of ``chunk_runs`` runs (default in one process: 36 on a CPU,
+    289 on a GPU; with several workers, two chunks per worker and part); each finished chunk is saved at
     once under a name that records its runs, so an interrupted sweep resumes with any chunk
     size.  ``workers`` processes (default ``default_workers``: one per core on a CPU) train the
-    chunks side by side, each with ``torch.get_num_threads() // workers`` threads; every run's
-    numbers are the same however the runs are chunked or spread.
+    chunks side by side, each with ``torch.get_num_threads() // workers`` threads.  With one
+    thread, every run's numbers are the same however the runs are chunked or spread (tested);
+    with more, the products may sum in another order in a chunk of another size, and a run
+    drifts by float rounding (tests/test_results.py measures how far).  A resume keeps the
+    chunking, so it gives a straight run's numbers.
     ``max_chunks`` stops after that many newly trained chunks (for tests of resuming:
     the effect is the same as an interruption).  ``command`` is recorded in the provenance as
     the command that made the result (default: this process's command line).
@@ -562,7 +569,8 @@ def run_sweep(name_or_sweep, profile: str | None = None, *, device="auto", direc
     partial = partial.parent / (partial.name + ".partial")
     chunks, first = [], 0
     for i, part in enumerate(s.parts):
-        size = chunk_runs or (289 if workers == 1 else max(1, -(-len(part.runs) // (2 * workers))))
+        one = CPU_CHUNK_RUNS if torch.device(device).type == "cpu" else 289
+        size = chunk_runs or (one if workers == 1 else max(1, -(-len(part.runs) // (2 * workers))))
         for lo in range(0, len(part.runs), size):
             hi = min(len(part.runs), lo + size)
             chunks.append((i, lo, hi, first + lo, partial / f"part{i}-runs{lo}-{hi}.npz"))
