@@ -450,6 +450,8 @@ def phase_diagram(runs, ax=None, title: str = "", mark=None, legend: bool = True
     ax.scatter(uncertain[:, 1] + 0.5, uncertain[:, 0] + 0.5, s=10, color="k", marker="o")
     ax.set(xlabel=r"corruption $\xi$", ylabel=r"training fraction $\alpha$")
     ax.tick_params(axis="y", rotation=0)
+    if len(xis) > 6:  # a fine grid: every other xi labelled, so the labels do not run together
+        ax.set_xticklabels([f"{x:.2g}" if k % 2 == 0 else "" for k, x in enumerate(xis)], rotation=0)
     ax.set_title(title, fontsize="medium")
     if mark is not None:
         i = len(alphas) - 1 - list(alphas).index(mark[0])
