@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import statistics
 import tempfile
 import time
@@ -38,7 +37,7 @@ import torch
 import grokbook
 from grokbook import Config, Run, train
 from grokbook.reference import train_one
-from grokbook.sweeps import Part, Sweep, run_sweep
+from grokbook.sweeps import Part, Sweep, cpu_model, run_sweep
 
 P, WIDTH, ALPHA, XI = 53, 300, 0.7, 0.25
 WDS = (0.0, 5.5, 15.0, 20.0)
@@ -49,16 +48,6 @@ PATHS = {
     "BatchNorm 64": dict(config=dict(batch_size=64, batchnorm=True), dropout=0.0),
 }
 RUN_STEPS = 1500
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "cpu"
 
 
 def matmul_peak(repeats: int) -> tuple[float, int]:
@@ -118,7 +107,7 @@ def main():
     grokbook.cpu.setup_allocator()
 
     peak, peak_n = matmul_peak(args.repeats)
-    print(f"grokbook {grokbook.__version__}, torch {torch.__version__}, {cpu_name()}, "
+    print(f"grokbook {grokbook.__version__}, torch {torch.__version__}, {cpu_model()}, "
           f"{threads} threads")
     print(f"fp32 matmul peak: {peak:.0f} GFLOP/s ({peak_n} x {peak_n} products, {threads} threads)")
     print(f"p {P}, N {WIDTH}, alpha {ALPHA}, xi {XI}; {args.steps} steps a timing, median of "
@@ -182,7 +171,7 @@ def main():
 
     if args.json:
         Path(args.json).write_text(json.dumps(
-            {"cpu": cpu_name(), "threads": threads, "torch": torch.__version__,
+            {"cpu": cpu_model(), "threads": threads, "torch": torch.__version__,
              "grokbook": grokbook.__version__, "peak_gflop_s": peak, "args": vars(args),
              "rows": table, "workers": workers}, indent=2))
 

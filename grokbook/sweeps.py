@@ -214,13 +214,14 @@ class SweepData:
     gamma: np.ndarray | None
     provenance: dict
     per_example: dict | None = None  # Sweep.per_example: "pred", "logp", "member", each (K, P)
-    profile: str | None = None  # the profile it was made for (None: read it from the definition)
 
     # ------------------------------------------------------------------ views of the runs
     KNOBS = ("wd", "dropout", "lr")  # per-run settings a sweep's panels may vary
 
-    def __post_init__(self):
-        self.profile = self.profile or self.provenance["definition"]["profile"]
+    @property
+    def profile(self) -> str:
+        """The profile it was made for (in the full profile, possibly the book's: see get_sweep)."""
+        return self.provenance["definition"]["profile"]
 
     def config(self, part: int = 0):
         """The ``Config`` the runs of part ``part`` were trained with (p, width, steps, ...)."""
@@ -764,14 +765,13 @@ def get_sweep(name: str, profile: str | None = None, *, recompute: bool = False,
             raise  # a damaged or stale file of this profile is reported, not replaced
     smaller = FALLBACK[s.profile]
     data = load_sweep(name, smaller, directory=directory)
-    cfg = data.parts[0]["config"]
+    cfg = data.config()
     alphas, xis = data.runs.alpha.nunique(), data.runs.xi.nunique()
     print(f"Note: no {s.profile}-profile result of sweep {name!r} in {results_dir(directory)}; "
-          f"this is the {smaller}-profile result instead (p = {cfg['p']}, N = {cfg['width']}, "
-          f"{cfg['steps']} steps, {alphas} alpha x {xis} xi, {len(data.runs)} runs). The "
+          f"this is the {smaller}-profile result instead (p = {cfg.p}, N = {cfg.width}, "
+          f"{cfg.steps} steps, {alphas} alpha x {xis} xi, {len(data.runs)} runs). The "
           f"{s.profile} sweep ({s.n_runs} runs) is for a GPU: gb.get_sweep({name!r}, "
           f"recompute=True) trains it here after an estimate of its time.", flush=True)
-    data.profile = smaller
     return data
 
 

@@ -27,7 +27,6 @@ run: other neurons end up carrying the memorized labels), the IPR histogram does
 import os
 import re
 from collections import defaultdict
-from pathlib import Path
 
 import numpy as np
 import pytest
