@@ -20,4 +20,5 @@ from .sweeps import CacheError, get_sweep, load_sweep, run_sweep
 from .settings import OPS, Config, Run, grid
 from .train import SweepResult, evaluate, train
 from . import memorization
+from .prose import glue
 

@@ -67,15 +67,27 @@ def expected_chance_correct(fn) -> bool:
 
 
 def ipr(fn) -> bool:
-    """``fn(x)`` returns the IPR of every vector along the last dim of x (..., p)."""
+    """``fn(x)`` returns the IPR of every vector along the last dim of x (..., p); 0 for a
+    vector of zeros (not NaN)."""
     g = torch.Generator().manual_seed(2)
     def random_case(shape):
         x = torch.randn(*shape, generator=g, dtype=torch.float64)
         return lambda f: _close(f(x.clone()), ipr_of_vectors(x), f"random input of shape {shape}")
     i = torch.arange(31, dtype=torch.float64)
     cosine = torch.cos(2 * torch.pi * 4 * i / 31 + 0.3)
+
+    def zero_case(f):  # a neuron that weight decay has erased: IPR 0 by convention, never NaN
+        x = torch.randn(4, 53, generator=g, dtype=torch.float64)
+        x[[1, 3]] = 0
+        got = torch.as_tensor(f(x.clone()), dtype=torch.float64)
+        assert not torch.isnan(got).any(), (
+            "zero vectors (rows 1 and 3) gave NaN: their spectrum is all zeros, so normalising "
+            "it divides 0 by 0; define the IPR of a zero vector as 0")
+        _close(got, ipr_of_vectors(x), "a batch with two zero vectors (their IPR is 0)")
+
     cases = [random_case((97,)), random_case((8, 53)), random_case((3, 5, 31)),
-             lambda f: _close(f(cosine), torch.tensor(1.0, dtype=torch.float64), "a pure cosine")]
+             lambda f: _close(f(cosine), torch.tensor(1.0, dtype=torch.float64), "a pure cosine"),
+             zero_case]
     return _report("ipr", fn, cases)
 
 

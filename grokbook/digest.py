@@ -23,9 +23,11 @@ HERE = Path(__file__).resolve().parent
 # sweeps.py the functions that turn a trained chunk into stored arrays and merge the chunks
 # (the sweep's definition is covered by its key; reading, views and provenance store no number).
 ENGINE_FILES = ("data.py", "models.py", "train.py", "cpu.py", "fourier.py")
-ENGINE_FUNCTIONS = (("memorization.py", "label_logprob"),
-                    ("sweeps.py", "_train_chunk_file"), ("sweeps.py", "_chunk_arrays"),
-                    ("sweeps.py", "_per_example_arrays"), ("sweeps.py", "_merge_chunks"))
+# Only a sweep with per-example records (Sweep.per_example) runs these two: a change to them
+# leaves every other sweep's result current.
+PER_EXAMPLE_FUNCTIONS = (("memorization.py", "label_logprob"), ("sweeps.py", "_per_example_arrays"))
+ENGINE_FUNCTIONS = (("sweeps.py", "_train_chunk_file"), ("sweeps.py", "_chunk_arrays"),
+                    ("sweeps.py", "_merge_chunks")) + PER_EXAMPLE_FUNCTIONS
 
 
 def _docstring_lines(tree) -> set[int]:
@@ -61,50 +63,48 @@ def function_source(text: str, name: str) -> str:
 _memo: dict = {}
 
 
-def engine_digest(root: Path = HERE) -> str:
-    """16 hex digits over the normalized sources of ENGINE_FILES and ENGINE_FUNCTIONS.
+def engine_digest(root: Path = HERE, per_example: bool = True) -> str:
+    """16 hex digits over the normalized sources of ENGINE_FILES and ENGINE_FUNCTIONS (without
+    PER_EXAMPLE_FUNCTIONS if ``per_example`` is False: the engine of a sweep without them).
 
     Remembered by the files' raw bytes (reading them is cheap, parsing them is not), so an
     edited file is always digested afresh."""
     names = dict.fromkeys(ENGINE_FILES + tuple(name for name, _ in ENGINE_FUNCTIONS))
     raw = hashlib.sha256(b"".join((Path(root) / n).read_bytes() + b"\0" for n in names)).digest()
-    if raw not in _memo:
-        _memo[raw] = _engine_digest(Path(root))
-    return _memo[raw]
+    if (raw, per_example) not in _memo:
+        h = hashlib.sha256()
+        for name, text in _engine_sources(Path(root), per_example):
+            h.update(name.encode())
+            h.update(text.encode())
+        _memo[raw, per_example] = h.hexdigest()[:16]
+    return _memo[raw, per_example]
 
 
-def _engine_digest(root: Path) -> str:
-    h = hashlib.sha256()
-    for name, text in _engine_sources(root):
-        h.update(name.encode())
-        h.update(text.encode())
-    return h.hexdigest()[:16]
-
-
-def _engine_sources(root: Path):
+def _engine_sources(root: Path, per_example: bool = True):
     """(name, normalized source) of every engine file and function, in digest order."""
     for name in ENGINE_FILES:
         yield name, normalized_source((root / name).read_text())
     for name, function in ENGINE_FUNCTIONS:
-        yield f"{name}:{function}", normalized_source(function_source((root / name).read_text(),
-                                                                     function))
+        if per_example or (name, function) not in PER_EXAMPLE_FUNCTIONS:
+            yield f"{name}:{function}", normalized_source(function_source((root / name).read_text(),
+                                                                         function))
 
 
-def engine_parts(root: Path = HERE) -> dict:
-    """{file or file:function: 12 hex digits} of each engine piece: stored with a result, so
-    that a stale result can say which piece of the engine changed since."""
+def engine_parts(root: Path = HERE, per_example: bool = True) -> dict:
+    """{file or file:function: 12 hex digits} of each engine piece (``per_example`` as in
+    ``engine_digest``): stored with a result, so that a stale result can say which piece of the
+    engine changed since, and a result is judged by the pieces its sweep runs."""
     return {name: hashlib.sha256(text.encode()).hexdigest()[:12]
-            for name, text in _engine_sources(Path(root))}
+            for name, text in _engine_sources(Path(root), per_example)}
 
 
-def changed_parts(stored: dict | None, root: Path = HERE) -> list:
-    """The engine pieces whose code differs from ``stored`` (an ``engine_parts`` of the past);
-    every piece if nothing was stored."""
-    now = engine_parts(root)
+def changed_parts(stored: dict | None, root: Path = HERE, per_example: bool = True) -> list:
+    """The engine pieces (of those ``engine_parts(root, per_example)`` lists) whose code differs
+    from ``stored`` (an ``engine_parts`` of the past); every piece if nothing was stored."""
+    now = engine_parts(root, per_example)
     if not isinstance(stored, dict):
         return list(now)
-    return [name for name in dict.fromkeys(list(now) + list(stored))
-            if now.get(name) != stored.get(name)]
+    return [name for name in now if now[name] != stored.get(name)]
 
 
 if __name__ == "__main__":  # python grokbook/digest.py: the digest under this interpreter

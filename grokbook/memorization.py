@@ -43,6 +43,9 @@ from .settings import Run, check_fraction, check_int, check_positive, check_seed
 # normalised over the p labels it gives p(y | x) = softmax(f(x) / s^2)_y (|f - e_y|^2 = |f|^2 - 2 f_y + 1).
 # TEMPERATURE is that s^2: a margin of 1 between two outputs (one target against zero) is e^10.
 TEMPERATURE = 0.1
+# The ensemble sweep stores the log-probabilities at each of these (chapter 8 chooses sigma^2 among
+# them by the models' held-out likelihood, ``heldout_loglik``, and shows the AUCs at all of them).
+TEMPERATURES = (0.01, 0.03, 0.1, 0.3, 1.0)
 
 
 
@@ -106,8 +109,10 @@ class Ensemble:
 
     ``member`` (t, P) bool: which pairs model k trained on; ``pred`` (t, P): its predicted
     label of every pair; ``logp`` (t, P): log-probability (``label_logprob``) of each pair's
-    given label.  ``train``, ``given``, ``truth``, ``changed`` (P,) describe the full training
-    set the subsets were drawn from; ``runs`` is one row per model (its phase included).
+    given label at ``temperature``.  ``train``, ``given``, ``truth``, ``changed`` (P,) describe
+    the full training set the subsets were drawn from; ``runs`` is one row per model (its phase
+    included).  ``logps`` (optional, {temperature: (t, P)}): the log-probabilities at other
+    temperatures too (``at_temperature``).
     """
 
     member: torch.Tensor
@@ -118,10 +123,27 @@ class Ensemble:
     truth: torch.Tensor
     changed: torch.Tensor
     runs: pd.DataFrame
+    temperature: float = TEMPERATURE
+    logps: dict | None = None
 
     @property
     def t(self) -> int:
         return self.member.shape[0]
+
+    @property
+    def temperatures(self) -> tuple:
+        """The temperatures this ensemble has log-probabilities for."""
+        return tuple(self.logps) if self.logps else (self.temperature,)
+
+    def at_temperature(self, temperature: float) -> "Ensemble":
+        """The same ensemble with ``logp`` at another stored temperature (sigma^2)."""
+        if temperature == self.temperature:
+            return self
+        if not self.logps or temperature not in self.logps:
+            raise ValueError(f"temperature must be one of the stored {self.temperatures}, "
+                             f"got {temperature!r}")
+        return Ensemble(self.member, self.pred, self.logps[temperature], self.train, self.given,
+                        self.truth, self.changed, self.runs, temperature, self.logps)
 
     @property
     def correct(self) -> torch.Tensor:
@@ -134,7 +156,8 @@ class Ensemble:
         rows = models.nonzero().squeeze(1) if models.dtype == torch.bool else models
         return Ensemble(self.member[rows], self.pred[rows], self.logp[rows], self.train,
                         self.given, self.truth, self.changed,
-                        self.runs.iloc[rows.numpy()].reset_index(drop=True))
+                        self.runs.iloc[rows.numpy()].reset_index(drop=True), self.temperature,
+                        {k: v[rows] for k, v in self.logps.items()} if self.logps else None)
 
 
 def _check_one_parent(runs):
@@ -160,12 +183,13 @@ def ensemble_from_result(result, rows=None, temperature: float = TEMPERATURE) ->
     return Ensemble(member=result.data.train[idx].clone(), pred=out.argmax(-1).cpu(),
                     logp=label_logprob(out, given.expand(len(idx), -1), temperature).cpu(),
                     train=train, given=given, truth=result.data.truth, changed=changed,
-                    runs=df.reset_index(drop=True))
+                    runs=df.reset_index(drop=True), temperature=temperature)
 
 
-def ensemble_from_sweep(data, rows) -> Ensemble:
+def ensemble_from_sweep(data, rows, temperature: float = TEMPERATURE) -> Ensemble:
     """An ``Ensemble`` from a stored sweep (``grokbook.sweeps.SweepData`` with per-example
-    records) for the runs ``rows`` (indices into ``data.runs``)."""
+    records) for the runs ``rows`` (indices into ``data.runs``), its ``logp`` at ``temperature``
+    (one of the stored ``TEMPERATURES``; the others in ``logps``)."""
     if data.per_example is None:
         raise ValueError("this sweep stored no per-example records (Sweep.per_example=False)")
     rows = list(rows)
@@ -179,10 +203,29 @@ def ensemble_from_sweep(data, rows) -> Ensemble:
     train, given, changed = parent_data(p, op, runs[0])
     truth, _ = task_table(p, op)
     rec = data.per_example
-    return Ensemble(member=torch.as_tensor(rec["member"][rows]),
-                    pred=torch.as_tensor(rec["pred"][rows].astype(np.int64)),
-                    logp=torch.as_tensor(rec["logp"][rows].astype(np.float64)),
-                    train=train, given=given, truth=truth, changed=changed, runs=df)
+    temps = tuple(data.provenance["definition"]["per_example"]["temperatures"])
+    if rec["logp"].shape[-1] != len(temps):
+        raise ValueError(f"stored log-probabilities have {rec['logp'].shape[-1]} temperatures, "
+                         f"the definition lists {len(temps)}")
+    logps = {float(T): torch.as_tensor(rec["logp"][rows, :, i].astype(np.float64))
+             for i, T in enumerate(temps)}
+    e = Ensemble(member=torch.as_tensor(rec["member"][rows]),
+                 pred=torch.as_tensor(rec["pred"][rows].astype(np.int64)),
+                 logp=logps[temps[0]], train=train, given=given, truth=truth, changed=changed,
+                 runs=df, temperature=temps[0], logps=logps)
+    return e.at_temperature(temperature)
+
+
+def heldout_loglik(ensemble: Ensemble) -> pd.Series:
+    """Per stored temperature, the mean log-probability of the given label over the pairs each
+    model did not train on (its left-out training pairs and the test pairs), averaged over the
+    models: the held-out likelihood by which chapter 8 chooses sigma^2."""
+    out = {}
+    for T in ensemble.temperatures:
+        logp = ensemble.at_temperature(T).logp
+        held = ~ensemble.member
+        out[T] = float(((logp * held).sum(1) / held.sum(1)).mean())
+    return pd.Series(out, name="held-out log-likelihood").rename_axis("temperature")
 
 
 # ----------------------------------------------------------------------------- leave-some-out scores
@@ -518,7 +561,7 @@ def ensemble_phases(ensemble: Ensemble) -> pd.Series:
     return ensemble.runs.phase.value_counts()
 
 
-__all__ = ["TEMPERATURE", "LOW_IPR", "on_table", "run_scores", "Ensemble", "FitRecorder", "binomial_reliability", "density_ratio_scores",
+__all__ = ["TEMPERATURE", "TEMPERATURES", "heldout_loglik", "LOW_IPR", "on_table", "run_scores", "Ensemble", "FitRecorder", "binomial_reliability", "density_ratio_scores",
            "ensemble_from_result", "ensemble_from_sweep", "ensemble_phases",
            "ensemble_runs",
            "feldman_scores", "influence", "kernel_ridge_loo", "label_logprob", "one_hot_pairs",

@@ -67,3 +67,19 @@ def prune_curves(model: BatchedMLP, data, run: int = 0, *, orders=ORDERS, **kw) 
     """``prune_curve`` for several orders, stacked."""
     return pd.concat([prune_curve(model, data, run, order=o, **kw) for o in orders],
                      ignore_index=True)
+
+
+@torch.no_grad()
+def neuron_output_scale(model: BatchedMLP) -> torch.Tensor:
+    """(K, N): how much each neuron moves the output, ||W_:,k|| times the standard deviation of
+    its hidden output a_k(m, n) over the p^2 pairs of the table (after phi and, with BatchNorm,
+    after the normalisation and gamma, as in evaluation).  The root-mean-square size of the
+    neuron's centred term W_:,k a_k in the output sum: the neuron's volume, whichever of gamma
+    and W carries it (BatchNorm's scale can move between the two)."""
+    model = model.eval()
+    from .models import ACTIVATIONS
+    a = ACTIVATIONS[model.activation](model.preactivation())  # (K, p*p, N)
+    if model.batchnorm:
+        a = model._batchnorm(a, None)
+    spread = a.double().std(dim=1, unbiased=False)  # (K, N)
+    return spread * torch.linalg.vector_norm(model.W.double(), dim=1)  # ||W_:,k|| over outputs

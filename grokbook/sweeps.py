@@ -84,8 +84,8 @@ class Sweep:
                "parts": [{"label": p.label, "config": asdict(p.config),
                           "runs": [asdict(r) for r in p.runs]} for p in self.parts]}
         if self.per_example:
-            from .memorization import TEMPERATURE
-            out["per_example"] = {"temperature": TEMPERATURE}
+            from .memorization import TEMPERATURES
+            out["per_example"] = {"temperatures": list(TEMPERATURES)}
         return out
 
     def key(self) -> str:
@@ -130,22 +130,6 @@ def _batchnorm_diagram(profile):
                              "minibatch size, beside the same minibatches without BatchNorm")
 
 
-BATCHNORM_GAMMA = dict(batch_size=64, alpha=0.65, xi=0.2, seeds=(0, 1, 2))  # the paper's setting
-
-
-def _batchnorm_gamma(profile):
-    """The paper's BatchNorm |gamma|-IPR setting (batch 64, alpha 0.65, xi 0.2), three seeds,
-    at the profile's network."""
-    g = BATCHNORM_GAMMA
-    cfg = config_of(profile, batch_size=g["batch_size"], batchnorm=True)
-    runs = tuple(grid(alpha=g["alpha"], xi=g["xi"], seed=list(g["seeds"])))
-    return Sweep("batchnorm_gamma", profile,
-                 (Part(f"batch {g['batch_size']}, BatchNorm", cfg, runs),),
-                 history_every=cfg.log_every,
-                 description=f"BatchNorm at batch {g['batch_size']}, alpha {g['alpha']}, xi "
-                             f"{g['xi']} (the paper's |gamma|-IPR figure), seeds {g['seeds']}")
-
-
 def ensemble_config(profile: str | None = None) -> Config:
     """The ``Config`` of the memorization ensemble and of chapter 8's full-data networks."""
     return config_of(profile, steps=sizes(profile).ensemble_steps)
@@ -153,13 +137,15 @@ def ensemble_config(profile: str | None = None) -> Config:
 
 def _memorization_ensemble(profile):
     """Chapter 8: for each of the profile's ensemble weight decays (Coexistence, Partial and Full
-    Inversion of the full-data network), ``ensemble_t`` models, each on a random subset of one
-    corrupted training set, with per-example records stored (``Sweep.per_example``)."""
+    Inversion of the full-data network) and each of its ``ensemble_seeds`` (a corrupted training
+    set and an initialisation), ``ensemble_t`` models, each on a random subset of that training
+    set, with per-example records stored (``Sweep.per_example``)."""
     from .memorization import ensemble_runs
     s, cfg = sizes(profile), ensemble_config(profile)
-    parts = tuple(Part(f"wd {float(wd)}", cfg, tuple(ensemble_runs(
-        s.ensemble_t, alpha=s.ensemble_alpha, xi=s.ensemble_xi, wd=float(wd),
-        subset=s.ensemble_subset)))
+    parts = tuple(Part(f"wd {float(wd)}", cfg, tuple(
+        run for seed in s.ensemble_seeds for run in ensemble_runs(
+            s.ensemble_t, alpha=s.ensemble_alpha, xi=s.ensemble_xi, wd=float(wd),
+            subset=s.ensemble_subset, data_seed=seed, model_seed=seed)))
         for wd in s.ensemble_weight_decays)
     return Sweep("memorization_ensemble", profile, parts, history_every=cfg.log_every,
                  description=f"{s.ensemble_t} models per weight decay, each trained on a random "
@@ -171,7 +157,6 @@ SWEEPS = {
     "weight_decay_phase_diagram": _weight_decay_diagram,
     "dropout_phase_diagram": _dropout_diagram,
     "batchnorm_phase_diagram": _batchnorm_diagram,
-    "batchnorm_gamma": _batchnorm_gamma,
     "memorization_ensemble": _memorization_ensemble,
 }
 
@@ -213,7 +198,7 @@ class SweepData:
     ipr: np.ndarray
     gamma: np.ndarray | None
     provenance: dict
-    per_example: dict | None = None  # Sweep.per_example: "pred", "logp", "member", each (K, P)
+    per_example: dict | None = None  # Sweep.per_example: "pred", "member" (K, P), "logp" (K, P, temperatures)
 
     # ------------------------------------------------------------------ views of the runs
     KNOBS = ("wd", "dropout", "lr")  # per-run settings a sweep's panels may vary
@@ -418,11 +403,12 @@ def _chunk_arrays(result, part_index, first_run, history_every):
 
 @torch.no_grad()
 def _per_example_arrays(result, group: int = 16):
-    """Sweep.per_example: each run's predicted label of every pair (int16), the log-probability of
-    the pair's given label in the run's full training set (float16; see
-    grokbook.memorization.label_logprob) and the pairs the run trained on (bool), each (K, P)."""
+    """Sweep.per_example: each run's predicted label of every pair (int16) and the pairs the run
+    trained on (bool), each (K, P), and the log-probability of the pair's given label in the run's
+    full training set at each of grokbook.memorization.TEMPERATURES (float16, (K, P, T); see
+    grokbook.memorization.label_logprob)."""
     from .data import make_splits
-    from .memorization import label_logprob
+    from .memorization import TEMPERATURES, label_logprob
     df, cfg = result.runs, result.config
     given = make_splits(cfg.p, cfg.op, [float(a) for a in df.alpha], [float(x) for x in df.xi],
                       [int(s) for s in df.data_seed]).labels  # subsets left out: the full set
@@ -431,7 +417,8 @@ def _per_example_arrays(result, group: int = 16):
     for lo in range(0, model.K, group):  # (group, P, p) outputs at a time
         out = model.select(list(range(lo, min(model.K, lo + group))))()
         pred.append(out.argmax(-1).numpy().astype(np.int16))
-        logp.append(label_logprob(out, given[lo:lo + group]).numpy().astype(np.float16))
+        logp.append(np.stack([label_logprob(out, given[lo:lo + group], T).numpy()
+                              for T in TEMPERATURES], -1).astype(np.float16))
     return {"example/pred": np.concatenate(pred), "example/logp": np.concatenate(logp),
             "example/member": result.data.train.numpy()}
 
@@ -479,8 +466,9 @@ def _provenance(s: Sweep, device, seconds, command=None):
     if dev.startswith("cuda"):
         dev += f" ({torch.cuda.get_device_name()})"
     return {"definition": s.definition(), "key": s.key(), "version": __version__,
-            "command": command or _command(), "git_commit": _git_commit(), "engine": engine_digest(),
-            "engine_parts": engine_parts(), "device": dev, "cpu": cpu_model(),
+            "command": command or _command(), "git_commit": _git_commit(),
+            "engine": engine_digest(per_example=s.per_example),
+            "engine_parts": engine_parts(per_example=s.per_example), "device": dev, "cpu": cpu_model(),
             "threads": torch.get_num_threads(), "torch": torch.__version__,
             "python": platform.python_version(), "seconds": round(seconds, 2),
             "created": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
@@ -662,6 +650,15 @@ def _run_in_workers(s, todo, device, workers, progress, train_kw):
         bar.close()
 
 
+def stale_parts(meta: dict, s: Sweep) -> list:
+    """The engine pieces that sweep ``s`` runs and whose code changed since the result with
+    provenance ``meta`` was made (empty: current).  A sweep without per-example records does not
+    run ``digest.PER_EXAMPLE_FUNCTIONS``, so a change there leaves its results current."""
+    if meta.get("engine") == engine_digest(per_example=s.per_example):
+        return []
+    return changed_parts(meta.get("engine_parts"), per_example=s.per_example)
+
+
 def load_sweep(name_or_sweep, profile: str | None = None, *, directory=None) -> SweepData:
     """Read a stored sweep; CacheError if it is missing, stale or damaged."""
     from . import version
@@ -684,10 +681,10 @@ def load_sweep(name_or_sweep, profile: str | None = None, *, directory=None) -> 
         raise CacheError(f"{path}: stale cache file (made by grokbook {meta.get('version')}, this "
                          f"is {__version__}); regenerate it with: python -m grokbook sweep {s.name} "
                          f"--profile {s.profile}")
-    if meta.get("engine") != engine_digest():
+    changed = stale_parts(meta, s)
+    if changed:
         msg = (f"{path}: made by other engine code (digest {meta.get('engine')}, now "
-               f"{engine_digest()}; changed since: "
-               f"{', '.join(changed_parts(meta.get('engine_parts')))})")
+               f"{engine_digest(per_example=s.per_example)}; changed since: {', '.join(changed)})")
         if s.profile == "quick":  # cheap to remake, so never reuse it
             raise CacheError(msg + "; stale")
         warnings.warn(msg + f"; regenerate it with: python -m grokbook sweep {s.name} --profile "

@@ -54,6 +54,11 @@ def corrupted_accuracies(pred, labels, truth, train):
             (pred == labels)[clean].double().mean())
 
 
+def naive_ipr(x):  # right on every vector but the zero one, where it divides 0 by 0
+    mag = torch.fft.rfft(x, dim=-1).abs()
+    return ((mag / torch.linalg.vector_norm(mag, dim=-1, keepdim=True)) ** 4).sum(-1)
+
+
 def prune_mask(ipr, fraction, order):
     ranked = torch.argsort(ipr, descending=(order == "high"))
     out = torch.ones(len(ipr))
@@ -125,6 +130,7 @@ TABLE = {
         "squares, not 4th powers": lambda x: ((lambda m: m / torch.linalg.vector_norm(m, dim=-1, keepdim=True))(
             torch.fft.rfft(x, dim=-1).abs()) ** 2).sum(-1),
         "the constant term dropped": lambda x: ipr_of_vectors(x - x.mean(-1, keepdim=True)),
+        "NaN for a zero vector": lambda x: naive_ipr(x),
     }),
     "inversion_train_accuracy": (lambda xi, p: 1 - xi * (1 - 1 / p), {
         "forgets the labels right by chance": lambda xi, p: 1 - xi,
@@ -242,3 +248,11 @@ def test_a_wrong_answer_fails_naming_the_case(name, what, capsys):
     with pytest.raises(AssertionError, match=rf"^{name}: case \d+ of \d+ failed: \S"):
         getattr(checks, name)(TABLE[name][1][what])
     assert "passed" not in capsys.readouterr().out
+
+
+def test_the_ipr_check_says_what_a_zero_vector_should_give(capsys):
+    with pytest.raises(AssertionError, match=r"^ipr: case 5 of 5 failed: zero vectors .* gave NaN"):
+        checks.ipr(naive_ipr)
+    x = torch.randn(3, 53, dtype=torch.float64)
+    x[1] = 0
+    assert torch.isnan(naive_ipr(x)[1]) and ipr_of_vectors(x)[1] == 0  # the case is a real one

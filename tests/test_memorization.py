@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -417,10 +418,20 @@ def test_per_example_records_round_trip_through_the_cache(tmp_path):
     data = sweeps.load_sweep(s, directory=tmp_path)
     assert data.per_example["pred"].dtype == np.int16 and data.per_example["pred"].shape == (4, 121)
     stored = mz.ensemble_from_sweep(data, range(4))
-    live = mz.ensemble_from_result(gb.train(list(runs), CFG, device="cpu", progress=False))
+    result = gb.train(list(runs), CFG, device="cpu", progress=False)
+    live = mz.ensemble_from_result(result)
     assert torch.equal(stored.member, live.member) and torch.equal(stored.pred, live.pred)
     assert torch.equal(stored.given, live.given) and torch.equal(stored.changed, live.changed)
     assert torch.allclose(stored.logp, live.logp, rtol=2e-3, atol=2e-2)  # float16 storage
+    assert stored.temperature == mz.TEMPERATURE and stored.temperatures == mz.TEMPERATURES
+    assert data.per_example["logp"].shape == (4, 121, len(mz.TEMPERATURES))
+    for T in mz.TEMPERATURES:  # every stored temperature against the live outputs
+        live_t = mz.ensemble_from_result(result, temperature=T)
+        assert torch.allclose(stored.at_temperature(T).logp, live_t.logp, rtol=2e-3, atol=2e-2), T
+        assert mz.ensemble_from_sweep(data, [1, 3], temperature=T).logp.shape == (2, 121)
+    with pytest.raises(ValueError, match="temperature must be one of"):
+        stored.at_temperature(0.5)
+    assert stored.select([0, 2]).at_temperature(1.0).logp.shape == (2, 121)
     sweeps.run_sweep(plain, device="cpu", directory=tmp_path, progress=False)
     with pytest.raises(ValueError, match="per-example"):
         mz.ensemble_from_sweep(sweeps.load_sweep(plain, directory=tmp_path), range(4))
@@ -476,3 +487,18 @@ def test_run_scores_equal_the_scores_one_by_one():
     for name in want:
         np.testing.assert_array_equal(got[name], want[name], err_msg=name)
         assert got[name].shape == (121,)
+
+
+def test_heldout_loglik_against_a_loop():
+    g = torch.Generator().manual_seed(5)
+    t, P = 5, 30
+    member = torch.rand(t, P, generator=g) < 0.6
+    logps = {T: -torch.rand(t, P, generator=g, dtype=torch.float64) / T for T in (0.1, 1.0)}
+    e = mz.Ensemble(member, torch.zeros(t, P, dtype=torch.long), logps[0.1], member[0], torch.zeros(P),
+                    torch.zeros(P), member[0], pd.DataFrame(index=range(t)), 0.1, logps)
+    got = mz.heldout_loglik(e)
+    for T in (0.1, 1.0):
+        per_model = [sum(logps[T][k, i].item() for i in range(P) if not member[k, i]) /
+                     sum(1 for i in range(P) if not member[k, i]) for k in range(t)]
+        assert got[T] == pytest.approx(sum(per_model) / t, rel=1e-12)
+    assert list(got.index) == [0.1, 1.0]

@@ -162,3 +162,28 @@ def test_pruned_output_agrees_with_prune_curve():
     ipr = result.ipr()[0]
     want = gb.prune.prune_masks(ipr, [0.5], "low")[0]
     assert torch.equal(mask(ipr, 0.5, "low"), want)
+
+
+@pytest.mark.parametrize("batchnorm", [False, True])
+def test_neuron_output_scale_is_the_size_of_the_neurons_term(batchnorm):
+    """Against the output itself: the network with neuron k and without it differ by k's term
+    W_:,k a_k; its centred root-mean-square size over the table is the scale."""
+    from grokbook.prune import neuron_output_scale
+    torch.manual_seed(0)
+    model = gb.BatchedMLP.init(7, 5, seeds=[1, 2], batchnorm=batchnorm, dtype=torch.float64)
+    if batchnorm:  # a trained-looking state: gamma far from 1, running statistics far from 0 / 1
+        model.gamma.data = torch.randn(2, 5, dtype=torch.float64)
+        model.beta.data = torch.randn(2, 5, dtype=torch.float64)
+        model.running_mean += 0.3
+        model.running_var *= 2.0
+    model.eval()
+    got = neuron_output_scale(model)
+    with torch.no_grad():
+        full = model()
+        for k in range(5):
+            mask = torch.ones(2, 5, dtype=torch.float64)
+            mask[:, k] = 0
+            term = full - model(neuron_mask=mask)  # (K, 49, 7): neuron k's share of every output
+            centred = term - term.mean(dim=1, keepdim=True)
+            want = centred.pow(2).sum(-1).mean(1).sqrt()
+            assert torch.allclose(got[:, k], want, rtol=1e-10), (k, got[:, k], want)

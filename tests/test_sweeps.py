@@ -224,7 +224,8 @@ def test_phase_column_is_recomputed_on_load(tmp_path, monkeypatch):
 
 
 def _other_engine(monkeypatch):
-    monkeypatch.setattr(sweeps, "engine_digest", lambda: "0123456789abcdef")
+    monkeypatch.setattr(sweeps, "engine_digest", lambda per_example=True: "0123456789abcdef")
+    monkeypatch.setattr(sweeps, "changed_parts", lambda stored, per_example=True: ["train.py"])
 
 
 def test_quick_result_from_other_engine_code_is_stale_and_retrained(tmp_path, monkeypatch):
@@ -349,19 +350,20 @@ def test_provenance_records_machine_command_and_engine_pieces(tmp_path):
     assert prov["cpu"] == sweeps.cpu_model() and prov["cpu"]
     assert prov["threads"] == torch.get_num_threads() and prov["torch"] == torch.__version__
     assert prov["command"] and prov["seconds"] > 0 and prov["git_commit"]
-    assert prov["engine_parts"] == sweeps.engine_parts()
+    assert prov["engine_parts"] == sweeps.engine_parts(per_example=s.per_example)  # the pieces it runs
+    assert "sweeps.py:_per_example_arrays" not in prov["engine_parts"]
     # a stale result says which piece of the engine changed
     changed = dict(prov["engine_parts"], **{"train.py": "000000000000"})
     from grokbook import digest
-    assert digest.changed_parts(changed) == ["train.py"]
+    assert digest.changed_parts(changed, per_example=False) == ["train.py"]
     assert digest.changed_parts(None) == list(digest.engine_parts())
 
 
 def test_stale_result_names_the_changed_engine_piece(tmp_path, monkeypatch):
     s = as_profile(tiny(steps=10), "book")
     run_sweep(s, directory=tmp_path, progress=False)
-    monkeypatch.setattr(sweeps, "engine_digest", lambda: "0123456789abcdef")
-    monkeypatch.setattr(sweeps, "changed_parts", lambda stored: ["models.py"])
+    monkeypatch.setattr(sweeps, "engine_digest", lambda per_example=True: "0123456789abcdef")
+    monkeypatch.setattr(sweeps, "changed_parts", lambda stored, per_example=True: ["models.py"])
     with pytest.warns(sweeps.StaleResultWarning, match="changed since: models.py"):
         load_sweep(s, directory=tmp_path)
 
@@ -437,9 +439,6 @@ def test_named_book_sweeps_are_the_readers_scale():
     assert [(p.config.batch_size, p.config.batchnorm) for p in bn.parts] == \
         [(b, n) for b in (8, 32, 64, 256) for n in (True, False)]
     assert all(len(p.runs) == 81 for p in bn.parts)
-    g = sweeps.sweep("batchnorm_gamma", "book")
-    assert [(r.alpha, r.xi, r.data_seed) for r in g.parts[0].runs] == [(0.65, 0.2, k) for k in range(3)]
-    assert (g.parts[0].config.batch_size, g.parts[0].config.batchnorm) == (64, True)
     ens = sweeps.sweep("memorization_ensemble", "book")
     assert all(len(p.runs) >= 32 for p in ens.parts)
     assert all(p.config.p == 53 and p.config.width == 300 and p.config.steps == 1500
@@ -449,14 +448,17 @@ def test_named_book_sweeps_are_the_readers_scale():
 def test_the_named_ensemble_sweep_follows_the_profile():
     for prof in ("quick", "book", "full"):
         s, sz = sweeps.sweep("memorization_ensemble", prof), grokbook.profiles.sizes(prof)
-        assert s.per_example and len(s.parts) == 3 and s.n_runs == 3 * sz.ensemble_t
+        n_seeds = len(sz.ensemble_seeds)
+        assert s.per_example and len(s.parts) == 3 and s.n_runs == 3 * sz.ensemble_t * n_seeds
         assert [p.runs[0].wd for p in s.parts] == list(sz.ensemble_weight_decays)
         assert all(p.config == sweeps.ensemble_config(prof) and p.config.steps == sz.ensemble_steps
                    for p in s.parts)
         for part in s.parts:
             assert {(r.alpha, r.xi, r.data_seed, r.model_seed, r.subset) for r in part.runs} == \
-                {(sz.ensemble_alpha, sz.ensemble_xi, 0, 0, sz.ensemble_subset)}
-            assert len({r.subset_seed for r in part.runs}) == sz.ensemble_t
+                {(sz.ensemble_alpha, sz.ensemble_xi, k, k, sz.ensemble_subset) for k in sz.ensemble_seeds}
+            for k in sz.ensemble_seeds:
+                assert len({r.subset_seed for r in part.runs if r.data_seed == k}) == sz.ensemble_t
+    assert all(len(grokbook.profiles.sizes(p).ensemble_seeds) >= 3 for p in ("quick", "book"))
     assert grokbook.profiles.sizes("quick").ensemble_weight_decays == (0.0, 6.0, 15.0)
     assert grokbook.profiles.sizes("full").ensemble_weight_decays == (0.0, 5.0, 15.0)
     assert grokbook.profiles.sizes("book").ensemble_weight_decays == (2.0, 6.5, 15.0)
@@ -470,3 +472,20 @@ def test_gamma_is_stored_for_batchnorm_parts_only(bn_sweep):
     plain = q["batch 16, no BatchNorm"].run.to_numpy()
     assert np.isfinite(bn_sweep.gamma[bn]).all() and (bn_sweep.gamma[bn] > 0).any()
     assert np.isnan(bn_sweep.gamma[plain]).all()
+
+
+def test_a_change_to_per_example_code_leaves_other_sweeps_current(tmp_path):
+    """The per-example functions (digest.PER_EXAMPLE_FUNCTIONS) make numbers only for a sweep
+    with per-example records: a change there makes that sweep's results stale, no other."""
+    from grokbook import digest
+    src = copy_engine(tmp_path)
+    mem = src / "memorization.py"
+    before_all, before_plain = digest.engine_parts(src), digest.engine_parts(src, per_example=False)
+    text = mem.read_text()
+    mem.write_text(text.replace("torch.log_softmax(out.double() / temperature, dim=-1)",
+                                "torch.log_softmax(out.double() / temperature / 2, dim=-1)"))
+    assert digest.changed_parts(before_all, src) == ["memorization.py:label_logprob"]
+    assert digest.changed_parts(before_plain, src, per_example=False) == []
+    assert digest.changed_parts(before_all, src, per_example=False) == []
+    assert digest.engine_digest(src, per_example=False) == digest.engine_digest(per_example=False)
+    assert digest.engine_digest(src) != digest.engine_digest()

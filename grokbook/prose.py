@@ -1,0 +1,58 @@
+"""Numbers for the prose: ``gb.glue(name, value)`` in a cell, ``{glue:text}`name:.3f``` in the text.
+
+Jupyter Book (myst-nb) executes each chapter and pastes every glued value into the markdown that
+names it, so a number the prose states is the number the cell computed, on this run, in this
+profile.  ``glue`` writes the same output as ``myst_nb.glue(name, value, display=False)`` without
+importing myst-nb (Colab has none), and turns numpy and torch scalars into plain Python numbers
+first: myst-nb formats a glued value by reading back its text, and numpy 2 writes a float64 as
+``np.float64(0.93)``, which no format spec can read.  In Jupyter or Colab the markdown shows the
+role itself; every gluing cell also prints its values, so the reader sees them there.
+
+``glued`` holds what this kernel glued (name -> value), for a chapter to check its own prose.
+"""
+from __future__ import annotations
+
+import math
+import re
+
+glued: dict = {}
+MIME_PREFIX = "application/papermill.record/"  # myst-nb's GLUE_PREFIX: stored, not shown
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def plain(value):
+    """A Python number for a numpy or torch scalar (or a one-element array); anything else as is."""
+    if hasattr(value, "item") and type(value) not in (int, float, str):  # np.float64 is a float
+        try:
+            return value.item()
+        except (ValueError, RuntimeError):
+            raise TypeError(f"expected one number, got an array of shape {tuple(value.shape)}") from None
+    return value
+
+
+def glue(name: str, value, *, display: bool = False):
+    """Store ``value`` under ``name`` for the chapter's prose; return the value (a plain number).
+
+    ``value``: a finite number or a string.  NaN or infinity is refused: the prose would print it
+    as if it were a measurement.
+    """
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise ValueError(f"name must be an identifier (letters, digits, _), got {name!r}")
+    value = plain(value)
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise TypeError(f"value of {name!r} must be a number or a string, got {type(value).__name__}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"value of {name!r} must be finite, got {value}")
+    glued[name] = value
+    try:
+        from IPython import get_ipython
+        from IPython.display import display as show
+    except ImportError:  # plain Python: nothing to paste into
+        return value
+    if get_ipython() is None:
+        return value
+    prefix = "" if display else MIME_PREFIX
+    text = value if isinstance(value, str) else repr(value)
+    show({prefix + "text/plain": text}, raw=True,
+         metadata={"scrapbook": {"name": name, "mime_prefix": prefix}})
+    return value
