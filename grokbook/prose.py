@@ -52,7 +52,7 @@ def glue(name: str, value, *, display: bool = False):
     if get_ipython() is None:
         return value
     prefix = "" if display else MIME_PREFIX
-    text = value if isinstance(value, str) else repr(value)
+    text = repr(value)  # as IPython writes it; myst-nb reads it back with ast.literal_eval
     show({prefix + "text/plain": text}, raw=True,
          metadata={"scrapbook": {"name": name, "mime_prefix": prefix}})
     return value

@@ -89,6 +89,10 @@ def test_book_builds_without_warnings(built_book):
     assert not warnings, "build warnings:\n" + "\n".join(warnings)
     for name in re.findall(r"(?:root|file):\s*(\S+)", (ROOT / "_toc.yml").read_text()):
         assert (html / f"{name}.html").exists(), f"no page for {name}"
+    for page in sorted((html / "book").glob("0*.html")):  # the chapters: numbers pasted, quotes styled
+        text = page.read_text()
+        assert "{glue" not in text, f"{page.name}: a glue role was not replaced by its number"
+        assert "_static/grokbook.css" in text, f"{page.name}: the book's stylesheet is missing"
 
 
 @pytest.mark.slow

@@ -48,3 +48,16 @@ def test_glue_writes_myst_nbs_output_in_a_kernel(monkeypatch):
     assert myst_nb.GLUE_PREFIX == prose.MIME_PREFIX
     from myst_nb.core.variables import format_plain_text
     assert format_plain_text(obj[prose.MIME_PREFIX + "text/plain"], ".1%") == "93.8%"
+
+
+def test_a_glued_string_comes_back_as_written(monkeypatch):
+    """A string that reads as a Python literal ("0, 15") must not come back as a tuple."""
+    shown = []
+    import IPython.display
+    monkeypatch.setattr("IPython.get_ipython", lambda: object())
+    monkeypatch.setattr(IPython.display, "display", lambda obj, **kw: shown.append(obj))
+    prose.glue("weights", "0, 15")
+    prose.glue("cells", "(α 0.8, ξ 0.3)")
+    variables = pytest.importorskip("myst_nb.core.variables")
+    for obj, want in zip(shown, ["0, 15", "(α 0.8, ξ 0.3)"]):
+        assert variables.format_plain_text(obj[prose.MIME_PREFIX + "text/plain"], "s") == want
