@@ -27,7 +27,7 @@ test: setup quick-sweeps
 # from results/ (the book's, with a note, where no full-scale result is committed).  CI runs it after
 # `make test`; results/README.md has its time on the 2-core CPU.
 test-full: setup
-	GROKBOOK_PROFILE=full $(PYTHON) -m pytest -q --nbmake book --nbmake-timeout=600 --durations=8
+	GROKBOOK_PROFILE=full $(PYTHON) -m pytest -q --nbmake book --nbmake-timeout=1200 --durations=8
 
 # The quick-profile sweeps of chapters 6 and 8 (see results/README.md for the time), trained once into
 # results/ so that no notebook cell runs into its time limit; a valid cached one is only loaded.
