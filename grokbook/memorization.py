@@ -220,11 +220,9 @@ def heldout_loglik(ensemble: Ensemble) -> pd.Series:
     """Per stored temperature, the mean log-probability of the given label over the pairs each
     model did not train on (its left-out training pairs and the test pairs), averaged over the
     models: the held-out likelihood by which chapter 8 chooses sigma^2."""
-    out = {}
-    for T in ensemble.temperatures:
-        logp = ensemble.at_temperature(T).logp
-        held = ~ensemble.member
-        out[T] = float(((logp * held).sum(1) / held.sum(1)).mean())
+    held = ~ensemble.member
+    out = {T: float(((ensemble.at_temperature(T).logp * held).sum(1) / held.sum(1)).mean())
+           for T in ensemble.temperatures}
     return pd.Series(out, name="held-out log-likelihood").rename_axis("temperature")
 
 

@@ -16,8 +16,8 @@ more inside the band in every seed (the band spans wd ~5.1 to ~6.4).  Smaller p
 (31, 41) at these alpha, xi mostly memorizes without generalizing.
 
 The chapters' headline claims are asserted over seeds 0, 1, 2 (each draws the split, the
-corruption and the initialization); the weight-decay diagrams and the ensemble carry the same
-three seeds in every profile.  The quick phase diagrams are 3 x 3 cells (alpha 0.4 / 0.65 / 0.9 x xi 0.1 / 0.3 / 0.5) where the
+corruption and the initialization); the ensemble carries the same three seeds in every profile,
+the weight-decay diagrams in the quick and book profiles.  The quick phase diagrams are 3 x 3 cells (alpha 0.4 / 0.65 / 0.9 x xi 0.1 / 0.3 / 0.5) where the
 quick network shows Coexistence, Memorization and the inversions; the full ones the paper's
 17 x 17.  The memorization ensemble (chapter 8): ``ensemble_t`` models per weight decay, each on
 a random fraction ``ensemble_subset`` of one corrupted training set, trained for
@@ -106,8 +106,8 @@ PROFILES = {
                    dropouts=(0.0, 0.3, 0.6), batch_sizes=(32, 128), seeds=(0, 1, 2),
                    ensemble_t=12, ensemble_alpha=0.7, ensemble_xi=0.25, ensemble_subset=0.7, ensemble_steps=400,
                    ensemble_weight_decays=(0.0, 6.0, 15.0), ensemble_seeds=(0, 1, 2)),
-    # The reader's scale: the quick network, the sweeps a 2-core CPU makes in about an hour
-    # (results/README.md has the measured times).
+    # The reader's scale: the quick network, the sweeps a 2-core CPU makes in about an hour and
+    # a quarter (results/README.md has the measured times).
     "book": Sizes(p=53, width=300, steps=1500, alpha=0.7, xi=0.25, weight_decays=(0, 5.5, 15, 20),
                   alphas=axis(0.1, 0.9, 9), xis=axis(0.0, 0.8, 9),
                   dropouts=(0.0, 0.3, 0.6, 0.9), batch_sizes=(8, 32, 64, 256), seeds=(0, 1, 2),

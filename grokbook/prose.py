@@ -6,9 +6,8 @@ profile.  ``glue`` writes the same output as ``myst_nb.glue(name, value, display
 importing myst-nb (Colab has none), and turns numpy and torch scalars into plain Python numbers
 first: myst-nb formats a glued value by reading back its text, and numpy 2 writes a float64 as
 ``np.float64(0.93)``, which no format spec can read.  In Jupyter or Colab the markdown shows the
-role itself; every gluing cell also prints its values, so the reader sees them there.
-
-``glued`` holds what this kernel glued (name -> value), for a chapter to check its own prose.
+role itself; ``gb.prose.glued`` holds every value this kernel glued (name -> value), so a reader
+there can look any of them up.
 """
 from __future__ import annotations
 

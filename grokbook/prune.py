@@ -13,7 +13,7 @@ import torch
 
 from .settings import check_fraction, check_seed
 from .fourier import model_ipr
-from .models import BatchedMLP
+from .models import ACTIVATIONS, BatchedMLP
 from .train import evaluate
 
 ORDERS = ("low", "high", "random")
@@ -76,10 +76,13 @@ def neuron_output_scale(model: BatchedMLP) -> torch.Tensor:
     after the normalisation and gamma, as in evaluation).  The root-mean-square size of the
     neuron's centred term W_:,k a_k in the output sum: the neuron's volume, whichever of gamma
     and W carries it (BatchNorm's scale can move between the two)."""
-    model = model.eval()
-    from .models import ACTIVATIONS
     a = ACTIVATIONS[model.activation](model.preactivation())  # (K, p*p, N)
-    if model.batchnorm:
-        a = model._batchnorm(a, None)
+    if model.batchnorm:  # as in evaluation (running statistics); the model's mode is left as it was
+        training = model.training
+        model.eval()
+        try:
+            a = model._batchnorm(a, None)
+        finally:
+            model.train(training)
     spread = a.double().std(dim=1, unbiased=False)  # (K, N)
     return spread * torch.linalg.vector_norm(model.W.double(), dim=1)  # ||W_:,k|| over outputs

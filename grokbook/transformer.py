@@ -23,7 +23,7 @@ import torch
 from .settings import check_int, check_seed
 
 
-def init_transformer_weights(p: int, d: int, heads: int, depth: int, wide: int, seed: int) -> dict:
+def init_transformer_weights(p: int, d: int, depth: int, wide: int, seed: int) -> dict:
     """One run's weights (no K axis) from a CPU generator seeded with ``seed``."""
     g = torch.Generator().manual_seed(check_seed("seed", seed))
     normal = lambda *shape, fan_in=None: torch.randn(*shape, generator=g) / (
@@ -56,7 +56,7 @@ class BatchedTransformer(torch.nn.Module):
         seeds = list(seeds)
         if not seeds:
             raise ValueError("seeds must hold at least one seed (one per run)")
-        runs = [init_transformer_weights(p, d, heads, depth, wide, k) for k in seeds]
+        runs = [init_transformer_weights(p, d, depth, wide, k) for k in seeds]
         for name in runs[0]:
             stacked = torch.stack([r[name] for r in runs]).to(device=device, dtype=dtype)
             setattr(self, name, torch.nn.Parameter(stacked))

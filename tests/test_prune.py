@@ -176,8 +176,10 @@ def test_neuron_output_scale_is_the_size_of_the_neurons_term(batchnorm):
         model.beta.data = torch.randn(2, 5, dtype=torch.float64)
         model.running_mean += 0.3
         model.running_var *= 2.0
-    model.eval()
+    model.train()  # the scale is the evaluation one whatever the mode, and the mode is kept
     got = neuron_output_scale(model)
+    assert model.training
+    model.eval()
     with torch.no_grad():
         full = model()
         for k in range(5):
