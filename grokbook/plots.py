@@ -683,3 +683,17 @@ def leverage_panels(frames: dict, changed, clean, axes=None, bins=30):
             ax.set_title(title, fontsize="small")
     _legend(axes[0, 0], title=None, fontsize="x-small")
     return axes
+
+
+# --- chapter 9: transformers ---
+def embedding_spectra(spectra: dict, ax=None):
+    """The share of the token embedding's power at each frequency (``grokbook.transformer.
+    embedding_spectrum`` of one run), one line per entry of ``spectra`` (label -> (p//2 + 1,))."""
+    ax = _ax(ax, figsize=(6, 3.2))
+    for label, share in spectra.items():
+        share = np.asarray(share)
+        ax.plot(np.arange(len(share)), share, marker="o", ms=3, lw=1, label=label)
+    ax.set(xlabel="frequency k (of the token, period p / k)", ylabel="share of the embedding's power",
+           ylim=(0, None))
+    ax.legend(fontsize="small")
+    return ax

@@ -183,3 +183,54 @@ def setup(name: str | None = None, device: str = "auto", quiet: bool = False) ->
         print(f"grokbook {__version__} | profile {name}: p={prof.p}, N={prof.width}, "
               f"{prof.steps} steps, alpha={prof.alpha}, xi={prof.xi} | device {dev}{gpu}")
     return prof
+
+
+# ----------------------------------------------------------------------------- the transformer
+@dataclass(frozen=True)
+class TransformerSizes:
+    """The transformer chapter's sizes (the paper's Fig. 7 setting: alpha 0.8, xi 0.2, MSE,
+    full-batch AdamW).  ``weight_decays``: none, and the one whose runs invert the corrupted
+    labels; ``seeds``: the runs of each (split, corruption and initialisation)."""
+
+    p: int
+    d: int
+    heads: int
+    wide: int
+    steps: int
+    lr: float
+    alpha: float
+    xi: float
+    weight_decays: tuple
+    seeds: tuple
+    logs: int = 60  # logged points per run
+
+    def config(self, **overrides):
+        """The ``grokbook.transformer.TransformerConfig`` of these sizes (overrides win)."""
+        from .transformer import TransformerConfig
+        kw = dict(p=self.p, d=self.d, heads=self.heads, wide=self.wide, steps=self.steps,
+                  log_every=max(1, self.steps // self.logs))
+        kw.update(overrides)
+        return TransformerConfig(**kw)
+
+
+TRANSFORMERS = {
+    # The paper's sizes: a GPU's (chapter 9 on a CPU falls back to the book's, with a note).
+    "full": TransformerSizes(p=97, d=128, heads=4, wide=4, steps=3000, lr=1e-3, alpha=0.8, xi=0.2,
+                             weight_decays=(0.0, 1.0), seeds=(0, 1, 2)),
+    "quick": TransformerSizes(p=53, d=64, heads=4, wide=4, steps=3000, lr=5e-3, alpha=0.8, xi=0.2,
+                              weight_decays=(0.0, 3.0), seeds=(0, 1, 2)),
+}
+TRANSFORMERS["book"] = TRANSFORMERS["quick"]  # the chapter trains live; the reader's scale is CI's
+
+
+def transformer_sizes(name: str | None = None, device: str = "cpu", quiet: bool = True) -> TransformerSizes:
+    """A profile's transformer sizes.  The full profile's are the paper's, sized for a GPU (on
+    this project's 2-core CPU a run of them takes about ... minutes): on a CPU the book's are
+    used instead, and unless ``quiet`` a note says so."""
+    name = profile_name(name)
+    if name == "full" and not str(device).startswith("cuda"):
+        if not quiet:
+            print("note: the paper's transformer sizes (p 97, d 128, 3000 steps) need a GPU; on this "
+                  "CPU the chapter trains the book profile's transformer instead")
+        name = "book"
+    return TRANSFORMERS[name]

@@ -40,21 +40,34 @@ def prune_masks(ipr: torch.Tensor, fractions, order: str, seed: int = 0) -> torc
     return masks
 
 
+def neuron_iprs(model) -> torch.Tensor:
+    """(K, N) IPR of every neuron: the MLP's (``grokbook.fourier.model_ipr``) or, for a
+    ``grokbook.transformer.BatchedTransformer``, of its MLP block (``transformer.neuron_ipr``)."""
+    from .transformer import BatchedTransformer, neuron_ipr
+    if isinstance(model, BatchedTransformer):
+        return neuron_ipr(model)
+    return model_ipr(model)
+
+
 def prune_curve(model: BatchedMLP, data, run: int = 0, *, order: str = "low",
                 fractions=np.linspace(0, 1, 21), seed: int = 0, loss: str = "mse") -> pd.DataFrame:
     """Accuracies of run ``run`` with a growing fraction of its neurons pruned.
+
+    ``model`` is a ``BatchedMLP`` or a ``grokbook.transformer.BatchedTransformer`` (whose
+    neurons are those of its MLP block).
 
     Returns one row per fraction: fraction, n_pruned and the metrics of
     ``grokbook.train.evaluate`` (train, test, corrupted, clean accuracy...).
     """
     if not 0 <= run < model.K:
         raise ValueError(f"run must lie in [0, {model.K}), got {run}")
-    ipr = model_ipr(model)[run]
+    ipr = neuron_iprs(model)[run]
     masks = prune_masks(ipr, fractions, order, seed)
     F = len(masks)
     single = model.select([run] * F).eval()
-    masks = masks.to(device=single.U.device, dtype=single.U.dtype)
-    metrics = evaluate(single, data.select([run] * F).to(single.U.device), loss=loss,
+    weight = next(single.parameters())
+    masks = masks.to(device=weight.device, dtype=weight.dtype)
+    metrics = evaluate(single, data.select([run] * F).to(weight.device), loss=loss,
                        neuron_mask=masks)
     df = pd.DataFrame({k: v.double().cpu().numpy() for k, v in metrics.items()})
     df.insert(0, "n_pruned", (masks == 0).sum(1).cpu().numpy())

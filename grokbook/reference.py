@@ -92,3 +92,80 @@ def weights(model: ReferenceMLP):
     p = model.out.weight.shape[0]
     hidden = model.hidden.weight.detach()
     return hidden[:, :p], hidden[:, p:], model.out.weight.detach()
+
+
+class ReferenceTransformer(nn.Module):
+    """The paper's transformer for one run, in plain torch.nn as the authors write it: token and
+    position embeddings, ``depth`` blocks of self-attention (``F.scaled_dot_product_attention``
+    with the muP scale d_head^-(1+s)/2) and a ReLU MLP, each on a skip connection, over both
+    positions, no LayerNorm or biases; the read-out of the last position times d^-(1+s)/2."""
+
+    def __init__(self, p, d=128, heads=4, depth=1, wide=4, s=1.0):
+        super().__init__()
+        self.heads, self.s, self.d = heads, s, d
+        self.embed = nn.Embedding(p, d)
+        self.position = nn.Parameter(torch.zeros(2, d))
+        self.qkv = nn.ModuleList(nn.Linear(d, 3 * d, bias=False) for _ in range(depth))
+        self.out = nn.ModuleList(nn.Linear(d, d, bias=False) for _ in range(depth))
+        self.up = nn.ModuleList(nn.Linear(d, wide * d, bias=False) for _ in range(depth))
+        self.down = nn.ModuleList(nn.Linear(wide * d, d, bias=False) for _ in range(depth))
+        self.head = nn.Linear(d, p, bias=False)
+
+    def forward(self, tokens):  # tokens (B, 2) -> outputs at the last position (B, p)
+        x = self.embed(tokens) + self.position
+        B, T, d = x.shape
+        dh = d // self.heads
+        for qkv, out, up, down in zip(self.qkv, self.out, self.up, self.down):
+            q, k, v = (t.view(B, T, self.heads, dh).transpose(1, 2) for t in qkv(x).split(d, -1))
+            y = F.scaled_dot_product_attention(q, k, v, scale=dh ** (-0.5 * (1 + self.s)))
+            x = x + out(y.transpose(1, 2).reshape(B, T, d))
+            x = x + down(torch.relu(up(x)))
+        return self.head(x[:, -1]) * d ** (-0.5 * (1 + self.s))
+
+    @classmethod
+    def from_batched(cls, model, run: int = 0) -> "ReferenceTransformer":
+        """Run ``run`` of a ``grokbook.transformer.BatchedTransformer``, its weights copied."""
+        ref = cls(model.p, model.d, model.heads, model.depth, model.wide, model.s)
+        with torch.no_grad():
+            ref.embed.weight.copy_(model.embed[run])
+            ref.position.copy_(model.position[run])
+            for layer in range(model.depth):
+                ref.qkv[layer].weight.copy_(model.qkv[run, layer].T)
+                ref.out[layer].weight.copy_(model.out[run, layer].T)
+                ref.up[layer].weight.copy_(model.up[run, layer].T)
+                ref.down[layer].weight.copy_(model.down[run, layer].T)
+            ref.head.weight.copy_(model.head[run].T)
+        return ref.to(model.embed.dtype)
+
+
+def train_transformer_one(run: Run, config, device="cpu"):
+    """One transformer run with the plain loop (``config``: a TransformerConfig): full batch on the
+    run's training pairs, nn.MSELoss on one-hot targets, torch.optim.AdamW.  Returns (model,
+    final metrics dict) like ``train_one``."""
+    from .transformer import BatchedTransformer
+    p = config.p
+    train, labels, corrupted = split_and_corrupt(p, config.op, run.alpha, run.xi, run.data_seed,
+                                                 run.subset, run.subset_seed)
+    truth, valid = task_table(p, config.op)
+    m, n = pair_inputs(p)
+    tokens = torch.stack([m, n], 1).to(device)
+    Y = F.one_hot(labels, p).float().to(device)
+    idx = train.nonzero().squeeze(1).to(device)
+    init = BatchedTransformer(p, [run.model_seed], d=config.d, heads=config.heads,
+                              depth=config.depth, wide=config.wide, s=config.s)
+    model = ReferenceTransformer.from_batched(init).to(device)
+    opt = torch.optim.AdamW(model.parameters(), lr=run.lr, betas=config.betas, eps=config.eps,
+                            weight_decay=run.wd)
+    criterion = nn.MSELoss()
+    for _ in range(config.steps):
+        opt.zero_grad()
+        criterion(model(tokens[idx]), Y[idx]).backward()
+        opt.step()
+    with torch.no_grad():
+        pred = model(tokens).argmax(1).cpu()
+    changed = corrupted & (labels != truth)
+    test = valid & ~train
+    acc = lambda hit, mask: (hit & mask).sum().item() / max(mask.sum().item(), 1)
+    return model, {"train_acc": acc(pred == labels, train), "test_acc": acc(pred == truth, test),
+                   "corrupt_acc": acc(pred == labels, changed),
+                   "clean_acc": acc(pred == labels, train & ~changed)}

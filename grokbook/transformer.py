@@ -16,11 +16,21 @@ This module is the model only (forward, initialisation); training it is issue 17
 """
 from __future__ import annotations
 
+import copy
 import math
+import time
+from dataclasses import dataclass
 
+import pandas as pd
 import torch
 
-from .settings import check_int, check_seed
+from .cpu import flush_denormals_on, setup_allocator, training_rows
+from .data import Splits, make_splits
+from .fourier import ipr_of_vectors
+from .settings import Run, check_int, check_positive, check_seed, check_task, resolve_device
+from .train import METRICS, BatchedAdamW, MaskedMSE, _history_frame, _runs_frame, evaluate
+
+NAMES = ("embed", "position", "qkv", "out", "up", "down", "head")
 
 
 def init_transformer_weights(p: int, d: int, depth: int, wide: int, seed: int) -> dict:
@@ -85,12 +95,244 @@ class BatchedTransformer(torch.nn.Module):
         y = (scores.softmax(dim=-1) @ v).transpose(2, 3).reshape(K, B * T, d)
         return (y @ self.out[:, layer]).reshape(K, B, T, d)
 
-    def forward(self, index=None) -> torch.Tensor:
-        """Outputs (K, B, p) at the last position, for the table (index None) or ``index`` (K, B)."""
+    def select(self, index) -> "BatchedTransformer":
+        """A detached copy holding only the runs ``index`` (a list of run numbers)."""
+        out = copy.deepcopy(self)
+        for name in NAMES:
+            setattr(out, name, torch.nn.Parameter(getattr(self, name)[index].detach().clone()))
+        return out.train(self.training)
+
+    def weight_norm(self) -> torch.Tensor:
+        """Per-run 2-norm of all the weights together, (K,)."""
+        return torch.sqrt(sum((getattr(self, n).detach() ** 2).flatten(1).sum(1) for n in NAMES))
+
+    def _pairs(self, index):
+        if index is None:
+            return torch.arange(self.p * self.p, device=self.embed.device).expand(self.K, -1)
+        return index
+
+    def forward(self, index=None, neuron_mask=None, *, fast: bool = True) -> torch.Tensor:
+        """Outputs (K, B, p) at the last position, for the table (index None) or ``index`` (K, B).
+
+        ``neuron_mask`` (K, wide d), if given, multiplies the neurons of the last block's MLP
+        (0 prunes a neuron).  ``fast`` (depth 1 only) computes what reaches the read-out and no
+        more: the projections of each token once (p rows, not p^2), the attention of the last
+        position only, the output projection folded into the values.  It is the same function as
+        the general path (``fast=False``), which the tests check in float64.
+        """
+        if fast and self.depth == 1:
+            return self._forward_last(self._pairs(index), neuron_mask)
         x = self.tokens(index)
         K, B, T, d = x.shape
         for layer in range(self.depth):
             x = x + self.attention(x, layer)
             hidden = torch.relu(x.reshape(K, B * T, d) @ self.up[:, layer])
+            if neuron_mask is not None and layer == self.depth - 1:
+                hidden = hidden * neuron_mask[:, None, :]
             x = x + (hidden @ self.down[:, layer]).reshape(K, B, T, d)
         return x[:, :, -1] @ self.head * self.d ** (-0.5 * (1 + self.s))
+
+    def _last_position(self, index):
+        """The residual at the last position after attention, (K, B, d), for a one-block model."""
+        K, p, d, h = self.K, self.p, self.d, self.heads
+        dh = d // h
+        e0 = self.embed + self.position[:, :1]  # every token at position 0, (K, p, d)
+        e1 = self.embed + self.position[:, 1:]  # ... at position 1
+        W = self.qkv[:, 0]
+        k0v0 = e0 @ W[:, :, d:]  # keys and values of every token at position 0, (K, p, 2d)
+        q1, k1, v1 = (e1 @ W).split(d, dim=-1)
+        q1 = q1 * dh ** (-0.5 * (1 + self.s))
+        self_score = (q1 * k1).reshape(K, p, h, dh).sum(-1)  # token n attending to itself, (K, p, h)
+        # one gather per position: rows of the per-token tables, one per pair
+        run = torch.arange(K, device=index.device)[:, None] * p
+        at1 = torch.cat([q1, v1, e1, self_score], -1).reshape(K * p, -1)
+        q1, v1, e1, self_score = at1.index_select(0, (run + index % p).reshape(-1)).reshape(
+            K, -1, at1.shape[-1]).split([d, d, d, h], dim=-1)
+        k0, v0 = k0v0.reshape(K * p, 2 * d).index_select(0, (run + index // p).reshape(-1)).reshape(
+            K, -1, 2 * d).split(d, dim=-1)
+        cross = (q1 * k0).reshape(*k0.shape[:2], h, dh).sum(-1)  # n attending to m, (K, B, h)
+        a0 = torch.sigmoid(cross - self_score).repeat_interleave(dh, dim=-1)  # softmax of two
+        return e1 + (v1 + a0 * (v0 - v1)) @ self.out[:, 0]
+
+    def _forward_last(self, index, neuron_mask):
+        x = self._last_position(index)
+        hidden = torch.relu(x @ self.up[:, 0])
+        if neuron_mask is not None:
+            hidden = hidden * neuron_mask[:, None, :]
+        x = x + hidden @ self.down[:, 0]
+        return x @ self.head * self.d ** (-0.5 * (1 + self.s))
+
+    @torch.no_grad()
+    def preactivations(self) -> torch.Tensor:
+        """(K, p*p, wide d): the last block's MLP pre-activations at the last position, every pair."""
+        if self.depth != 1:
+            raise ValueError(f"preactivations needs a one-block model (depth 1), got depth {self.depth}")
+        return self._last_position(self._pairs(None)) @ self.up[:, 0]
+
+
+# ----------------------------------------------------------------------------- neurons and spectra
+def neuron_ipr(model: BatchedTransformer) -> torch.Tensor:
+    """(K, wide d): the IPR of every neuron of the MLP block, the transformer's analogue of the MLP's.
+
+    The MLP's neuron k has three functions of a residue: its input from m (row k of U), from n
+    (row k of V) and its output to each class q (column k of W).  A transformer neuron's input is
+    not a sum of a function of m and one of n (attention mixes them), so its two input functions
+    are the means of its pre-activation over the other token: f(m) = mean_n h(m, n) and
+    g(n) = mean_m h(m, n); its output function is its row of ``down`` read out through ``head``.
+    The IPR is the mean of the three vectors' IPRs (``grokbook.fourier.ipr_of_vectors``), so a
+    neuron whose three functions are pure cosines scores 1, as in the MLP.
+    """
+    K, p = model.K, model.p
+    with torch.no_grad():
+        h = model.preactivations().reshape(K, p, p, -1)
+        out = model.down[:, -1] @ model.head  # (K, wide d, p)
+        return (ipr_of_vectors(h.mean(2).transpose(1, 2)) + ipr_of_vectors(h.mean(1).transpose(1, 2))
+                + ipr_of_vectors(out)) / 3
+
+
+def embedding_spectrum(model: BatchedTransformer) -> torch.Tensor:
+    """(K, p//2 + 1): the share of the token embedding's squared norm at each frequency.
+
+    The embedding is p vectors of length d, a function of the token for each of its d columns;
+    its real DFT along the tokens, squared magnitudes summed over the columns and normalised to
+    sum 1.  A generalizing transformer concentrates it on a few key frequencies (the role the
+    IPR plays for the MLP's weights); a memorizing one spreads it.
+    """
+    with torch.no_grad():
+        power = torch.fft.rfft(model.embed.double(), dim=1).abs().square().sum(-1)
+        return (power / power.sum(-1, keepdim=True)).float()
+
+
+# ----------------------------------------------------------------------------- training
+@dataclass(frozen=True)
+class TransformerConfig:
+    """The task and the transformer shared by the runs of a transformer sweep.
+
+    Defaults are the paper's (Fig. 7): p 97, d 128, 4 heads, one block, MLP 4 d wide, muP (s 1),
+    MSE on one-hot targets, full-batch AdamW with betas (0.9, 0.98), 3000 steps.
+    """
+
+    p: int = 97
+    op: str = "add"
+    d: int = 128
+    heads: int = 4
+    depth: int = 1
+    wide: int = 4
+    s: float = 1.0
+    steps: int = 3000
+    betas: tuple = (0.9, 0.98)
+    eps: float = 1e-8
+    log_every: int = 50
+
+    def __post_init__(self):
+        check_task(self.p, self.op)
+        for name in ("d", "heads", "depth", "wide", "steps", "log_every"):
+            check_int(name, getattr(self, name))
+        if self.d % self.heads:
+            raise ValueError(f"d must be a multiple of heads ({self.heads}), got {self.d}")
+        if isinstance(self.s, bool) or not (isinstance(self.s, (int, float)) and 0 <= self.s <= 1):
+            raise ValueError(f"s must lie in [0, 1] (0: standard, 1: muP), got {self.s!r}")
+        if (not isinstance(self.betas, tuple) or len(self.betas) != 2
+                or not all(isinstance(b, (int, float)) and 0 <= b < 1 for b in self.betas)):
+            raise ValueError(f"betas must be a pair of numbers in [0, 1), got {self.betas!r}")
+        check_positive("eps", self.eps)
+
+
+@dataclass
+class TransformerResult:
+    """What ``train_transformers`` returns: as ``grokbook.train.SweepResult`` (``runs``: one row
+    per run with final metrics and phase; ``history``: one row per run per logged step; the final
+    ``model`` and the runs' ``data``), its ``mean_ipr`` being the transformer's ``neuron_ipr``."""
+
+    config: TransformerConfig
+    runs: pd.DataFrame
+    history: pd.DataFrame
+    model: BatchedTransformer
+    data: Splits
+    seconds: float
+
+    def ipr(self) -> torch.Tensor:
+        """(K, wide d) IPR of every neuron of the MLP block of every run."""
+        return neuron_ipr(self.model)
+
+
+def _log(model, data):
+    metrics = evaluate(model, data, loss="mse")
+    metrics["mean_ipr"] = neuron_ipr(model).mean(1)
+    metrics["weight_norm"] = model.weight_norm()
+    finite = torch.stack([torch.isfinite(t.detach()).flatten(1).all(1) for t in model.parameters()]).all(0)
+    metrics["finite"] = metrics["finite"] * finite.to(metrics["finite"].dtype)
+    return torch.stack([metrics[m].to(torch.float64) for m in METRICS]).cpu()  # (metrics, K)
+
+
+def train_transformers(runs, config: TransformerConfig = TransformerConfig(), *, device="auto",
+                       progress: bool = False) -> TransformerResult:
+    """Train every run of ``runs`` (a list of ``Run``: alpha, xi, lr, wd, data and model seeds)
+    as one batched transformer: each run on its own training pairs (its split and corruption are
+    those of the MLP's run with the same seeds), full batch, MSE, AdamW with per-run lr and
+    weight decay (PyTorch's convention, on every weight).  Dropout is not part of the paper's
+    transformer: a run with dropout > 0 is refused.  ``device``: "auto" (a GPU if there is one),
+    "cpu", "cuda", ...; the returned model and data are on the CPU.
+    """
+    if isinstance(runs, Run):
+        runs = [runs]
+    runs = list(runs)
+    if not runs or not all(isinstance(r, Run) for r in runs):
+        raise ValueError("runs must be a non-empty list of Run (see grokbook.grid)")
+    if not isinstance(config, TransformerConfig):
+        raise ValueError(f"config must be a TransformerConfig, got {type(config).__name__}")
+    for i, r in enumerate(runs):
+        if r.dropout != 0:
+            raise ValueError(f"dropout must be 0 for a transformer run (the paper's has none), "
+                             f"run {i} has {r.dropout}")
+    if len(set(runs)) < len(runs):
+        raise ValueError("runs holds the same run twice: drop the duplicate or give it another seed")
+    device = resolve_device(device)
+    cpu_data = make_splits(config.p, config.op, [r.alpha for r in runs], [r.xi for r in runs],
+                           [r.data_seed for r in runs], [r.subset for r in runs],
+                           [r.subset_seed for r in runs])
+    data = cpu_data.to(device)
+    model = BatchedTransformer(config.p, [r.model_seed for r in runs], d=config.d,
+                               heads=config.heads, depth=config.depth, wide=config.wide, s=config.s,
+                               device=device)
+    vec = lambda name: torch.tensor([float(getattr(r, name)) for r in runs], device=device)
+    opt = BatchedAdamW(model.parameters(), vec("lr"), vec("wd"), config.betas, config.eps)
+    # each run's training pairs, padded to the longest with weight 0
+    rows = training_rows(cpu_data.train)
+    B = max(len(r) for r in rows)
+    index = torch.stack([torch.cat([r, r[:1].expand(B - len(r))]) for r in rows]).to(device)
+    weights = torch.stack([(torch.arange(B) < len(r)).float() for r in rows]).to(device)
+    labels = data.labels.gather(1, index)
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+        bar = tqdm(total=config.steps, desc=f"{len(runs)} transformer runs", leave=False)
+    on_cpu = device.type == "cpu"
+    if on_cpu:
+        setup_allocator()
+    flushing = flush_denormals_on()
+    if on_cpu:
+        torch.set_flush_denormal(True)  # weights decaying to zero pass through slow denormals
+    start = time.perf_counter()
+    logs = []
+    try:
+        model.train()
+        for step in range(config.steps + 1):
+            if step % config.log_every == 0 or step == config.steps:
+                logs.append((step, _log(model, data)))
+            if step == config.steps:
+                break
+            MaskedMSE.apply(model(index), labels, weights).sum().backward()
+            opt.step()
+            if bar is not None:
+                bar.update(1)
+    finally:
+        torch.set_flush_denormal(flushing)
+        if bar is not None:
+            bar.close()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    seconds = time.perf_counter() - start
+    history = _history_frame([logs], len(logs))
+    return TransformerResult(config, _runs_frame(runs, cpu_data, history, config), history,
+                             model.cpu().eval(), cpu_data, seconds)
