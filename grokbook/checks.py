@@ -586,3 +586,28 @@ def loo_change(fn) -> bool:
 
     return _report("loo_change", fn, [case(12, 3, 1, 0.5), case(40, 10, 5, 1.0),
                                       case(30, 40, 2, 2.0)])
+
+
+# --- chapter 9 checks ---
+def embedding_spectrum(fn) -> bool:
+    """``fn(E)`` returns, for an embedding E of shape (p, d) (row t: token t), the share of its
+    power at each frequency s = 0 .. p//2: |rfft of each column along the tokens|^2, summed over
+    the d columns, divided by the total (the shares sum to 1)."""
+    g = torch.Generator().manual_seed(9)
+    def want(E):
+        power = torch.fft.rfft(E, dim=0).abs().square().sum(1)
+        return power / power.sum()
+    def random_case(p, d):
+        E = torch.randn(p, d, generator=g, dtype=torch.float64) * torch.rand(d, generator=g, dtype=torch.float64)
+        return lambda f: _close(f(E.clone()), want(E), f"random E of shape ({p}, {d})", atol=1e-9)
+    t = torch.arange(31, dtype=torch.float64)[:, None]
+    cosines = torch.cos(2 * torch.pi * 5 * t / 31 + torch.linspace(0, 3, 8, dtype=torch.float64))
+    one = torch.zeros(16, dtype=torch.float64)
+    one[5] = 1.0
+    flat = torch.zeros(16, dtype=torch.float64)
+    flat[0] = 1.0
+    cases = [lambda f: _close(f(cosines.clone()), one, "8 cosines of frequency 5, p = 31", atol=1e-9),
+             lambda f: _close(f(torch.ones(31, 4, dtype=torch.float64) * torch.arange(1.0, 5.0, dtype=torch.float64)),
+                              flat, "every token embedded alike (all power at frequency 0)", atol=1e-9)]
+    cases += [random_case(p, d) for p, d in ((7, 3), (8, 5), (53, 64))]
+    return _report("embedding_spectrum", fn, cases)

@@ -206,6 +206,14 @@ TABLE = {
         "ties counted as wins": lambda s, pos: float((s[pos][:, None] >= s[~pos][None, :]).mean()),
         "ties counted as losses": lambda s, pos: float((s[pos][:, None] > s[~pos][None, :]).mean()),
     }),
+    "embedding_spectrum": (lambda E: (lambda P: P / P.sum())(
+        torch.stack([explicit_dft(E[:, j]) for j in range(E.shape[1])], 1).square().sum(1)), {
+        "magnitudes, not their squares": lambda E: (lambda P: P / P.sum())(torch.fft.rfft(E, dim=0).abs().sum(1)),
+        "each column's shares, averaged": lambda E: (lambda P: P / P.sum(0)).__call__(
+            torch.fft.rfft(E, dim=0).abs().square()).mean(1),
+        "along the embedding, not the tokens": lambda E: (lambda P: P / P.sum())(
+            torch.fft.rfft(E, dim=1).abs().square().sum(0)),
+    }),
     "loo_change": (loo_change, {
         "the residual, not the change": lambda X, Y, lam: (lambda H: Y - H @ Y)(
             X @ torch.linalg.solve(X.T @ X + lam * torch.eye(X.shape[1], dtype=X.dtype), X.T)),
