@@ -9,7 +9,7 @@ PIP = $(PYTHON) -m pip
 # On a CPU the full profile trains p = 97 networks for minutes per chapter: book unless asked.
 PROFILE ?= $(shell $(PYTHON) -c "import torch; print('full' if torch.cuda.is_available() else 'book')" 2>/dev/null || echo book)
 
-.PHONY: setup book test test-full quick-sweeps results check-html demo bench bench-cpu reproduce clean
+.PHONY: setup book test test-full quick-sweeps results check-html demo bench bench-cpu bench-transformer reproduce clean
 
 # torch: keep whatever torch is there (Colab, a GPU box); else take the CPU build 2.13.0.
 setup:
@@ -62,6 +62,12 @@ bench: setup
 bench-cpu: setup
 	mkdir -p _build
 	$(PYTHON) benchmarks/bench_cpu.py --json _build/bench_cpu.json
+
+# On this CPU: chapter 9's transformer, batched (general forward and the one-block fast path)
+# against the per-run torch.nn loop (table: book/performance.md).  About 2 minutes.
+bench-transformer: setup
+	mkdir -p _build
+	$(PYTHON) benchmarks/bench_transformer.py --json _build/bench_transformer.json
 
 reproduce: setup
 	$(PYTHON) scripts/reproduce_default.py --seeds 0,1,2

@@ -7,6 +7,8 @@ full batch on the run's training pairs.  The batched path is
 ``grokbook.transformer.train_transformers``: K runs as one program, only what reaches the
 read-out computed (each token's projections once, the last position's attention and MLP), and
 the whole table evaluated every ``log_every`` steps (the loop evaluates only at the end).
+"batched, general" is the same batch through the general forward (both positions, every pair's
+projections): the first ratio is batching alone, the second batching and the one-block fast path.
 
 Both train the chapter's setting (a profile's transformer sizes; alpha 0.8, xi 0.2) for
 ``--steps`` steps.  The loop's rate does not depend on K, so it is measured on ``--loop-runs``
@@ -66,16 +68,17 @@ def main(argv=None):
              "model_steps_per_s": loop_rate, "ratio": 1.0}]
     batched_final = None
     for k in (int(s) for s in args.sizes.split(",")):
-        result = train_transformers(runs_of(k, sizes), config, device="cpu")
-        rate = k * config.steps / result.seconds
-        rows.append({"path": "batched", "K": k, "seconds": result.seconds,
-                     "model_steps_per_s": rate, "ratio": rate / loop_rate})
+        for fast in (False, True):
+            result = train_transformers(runs_of(k, sizes), config, device="cpu", fast=fast)
+            rate = k * config.steps / result.seconds
+            rows.append({"path": "batched" if fast else "batched, general", "K": k,
+                         "seconds": result.seconds, "model_steps_per_s": rate, "ratio": rate / loop_rate})
         if k >= len(loop_runs) and batched_final is None:
             batched_final = result.runs.iloc[:len(loop_runs)]
 
-    print(f"\n{'path':<14}{'K':>4}{'seconds':>10}{'model-steps/s':>16}{'vs loop':>9}")
+    print(f"\n{'path':<18}{'K':>4}{'seconds':>10}{'model-steps/s':>16}{'vs loop':>9}")
     for r in rows:
-        print(f"{r['path']:<14}{r['K']:>4}{r['seconds']:>10.1f}{r['model_steps_per_s']:>16.1f}{r['ratio']:>8.1f}x")
+        print(f"{r['path']:<18}{r['K']:>4}{r['seconds']:>10.1f}{r['model_steps_per_s']:>16.1f}{r['ratio']:>8.1f}x")
     if batched_final is not None:
         print("\nthe same runs' final accuracies (loop | batched):")
         for i, m in enumerate(loop_metrics):

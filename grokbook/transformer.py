@@ -266,13 +266,14 @@ def _log(model, data):
 
 
 def train_transformers(runs, config: TransformerConfig = TransformerConfig(), *, device="auto",
-                       progress: bool = False) -> TransformerResult:
+                       progress: bool = False, fast: bool = True) -> TransformerResult:
     """Train every run of ``runs`` (a list of ``Run``: alpha, xi, lr, wd, data and model seeds)
     as one batched transformer: each run on its own training pairs (its split and corruption are
     those of the MLP's run with the same seeds), full batch, MSE, AdamW with per-run lr and
     weight decay (PyTorch's convention, on every weight).  Dropout is not part of the paper's
     transformer: a run with dropout > 0 is refused.  ``device``: "auto" (a GPU if there is one),
-    "cpu", "cuda", ...; the returned model and data are on the CPU.
+    "cpu", "cuda", ...; the returned model and data are on the CPU.  ``fast=False`` trains through
+    the general forward (both positions; the benchmark's control), the same function.
     """
     if isinstance(runs, Run):
         runs = [runs]
@@ -322,7 +323,7 @@ def train_transformers(runs, config: TransformerConfig = TransformerConfig(), *,
                 logs.append((step, _log(model, data)))
             if step == config.steps:
                 break
-            MaskedMSE.apply(model(index), labels, weights).sum().backward()
+            MaskedMSE.apply(model(index, fast=fast), labels, weights).sum().backward()
             opt.step()
             if bar is not None:
                 bar.update(1)
