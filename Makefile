@@ -40,6 +40,7 @@ quick-sweeps:
 # on the Xeon this was measured on; see book/performance.md).  Interrupted? Run it again: it resumes.
 results: setup
 	$(PYTHON) -m grokbook sweep --all --profile book --workers 1
+	$(PYTHON) -m grokbook transformer-diagram --profile book
 
 # Headless Chromium over the built pages (figures load, links resolve); screenshots in _build/screenshots.
 check-html:

@@ -77,7 +77,22 @@ def build_parser() -> argparse.ArgumentParser:
                          "2-core CPU, else 1; see book/performance.md)")
     sw.add_argument("--results", default=None, help="folder (default: results/ of the repository)")
     sw.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+    td = sub.add_parser("transformer-diagram",
+                        help="train chapter 9's transformer weight decay x xi diagram; store it in results/")
+    td.add_argument("--profile", choices=tuple(PROFILES), default=None,
+                    help="whose transformer sizes (full: the book's on a CPU; default: $GROKBOOK_PROFILE, else full)")
+    td.add_argument("--results", default=None, help="folder (default: results/ of the repository)")
+    td.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     return parser
+
+
+def transformer_diagram_command(args) -> int:
+    from .transformer import make_diagram
+    path, result = make_diagram(args.profile, root=args.results, progress=not args.no_progress)
+    print(f"{path}: {len(result.runs)} runs, {result.seconds:.1f} s of training")
+    print(result.runs.pivot(index="xi", columns="wd", values="phase").to_string())
+    return 0
 
 
 def sweep_command(args) -> int:
@@ -128,6 +143,8 @@ def main(argv=None) -> int:
     try:
         if args.command == "sweep":
             return sweep_command(args)
+        if args.command == "transformer-diagram":
+            return transformer_diagram_command(args)
         out = run_command(args)
     except (ValueError, CacheError) as err:
         parser.error(str(err))

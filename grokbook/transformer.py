@@ -337,3 +337,96 @@ def train_transformers(runs, config: TransformerConfig = TransformerConfig(), *,
     history = _history_frame([logs], len(logs))
     return TransformerResult(config, _runs_frame(runs, cpu_data, history, config), history,
                              model.cpu().eval(), cpu_data, seconds)
+
+
+# ----------------------------------------------------------------------------- a phase diagram
+DIAGRAM_WDS = (0.0, 1.0, 2.0, 3.0, 4.0)
+DIAGRAM_XIS = (0.0, 0.1, 0.2, 0.3, 0.4)
+DIAGRAM_COLUMNS = ["wd", "xi", "train_acc", "test_acc", "corrupt_acc", "corrupt_true_acc", "mean_ipr",
+                   "phase"]
+
+
+class StaleDiagramWarning(UserWarning):
+    """A stored transformer diagram made by other code than the package's now."""
+
+
+def diagram_runs(sizes) -> list:
+    """The weight decay x xi phase diagram of a profile's transformer (``TransformerSizes``):
+    DIAGRAM_WDS x DIAGRAM_XIS at the sizes' alpha and lr, seed 0."""
+    from .settings import grid
+    return grid(alpha=sizes.alpha, xi=list(DIAGRAM_XIS), lr=sizes.lr, wd=list(DIAGRAM_WDS), seed=[0])
+
+
+def code_digest() -> str:
+    """16 hex digits over the code that makes a transformer result: the MLP engine's pieces it
+    uses (``grokbook.digest.engine_digest`` without the per-example functions) and this module."""
+    import hashlib
+    from pathlib import Path
+
+    from .digest import engine_digest, normalized_source
+    text = engine_digest(per_example=False) + normalized_source(Path(__file__).read_text())
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def diagram_path(name: str | None = None, root=None):
+    """results/transformer_phase_diagram-KEY.json, KEY a hash of the profile's sizes and the grid
+    (profiles with the same transformer sizes share the file: quick and book do)."""
+    import hashlib
+    import json
+    from dataclasses import asdict
+    from pathlib import Path
+
+    from .profiles import profile_name, transformer_sizes
+    name = profile_name(name)
+    sizes = transformer_sizes(name, device="cpu")
+    definition = json.dumps({"sizes": asdict(sizes), "wds": DIAGRAM_WDS, "xis": DIAGRAM_XIS}, sort_keys=True)
+    key = hashlib.sha256(definition.encode()).hexdigest()[:16]
+    root = Path(__file__).resolve().parents[1] / "results" if root is None else Path(root)
+    return root / f"transformer_phase_diagram-{key}.json"
+
+
+def make_diagram(name: str | None = None, *, root=None, progress: bool = True):
+    """Train the profile's transformer phase diagram (one batch) and store it with provenance."""
+    import json
+    import platform
+
+    from .profiles import profile_name, transformer_sizes
+    from .sweeps import _command, _git_commit, cpu_model
+    from .version import __version__
+    name = profile_name(name)
+    sizes = transformer_sizes(name, device="cpu")
+    result = train_transformers(diagram_runs(sizes), sizes.config(), device="cpu", progress=progress)
+    path = diagram_path(name, root)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    record = {"provenance": {"command": _command(), "version": __version__, "git_commit": _git_commit(),
+                             "code": code_digest(), "cpu": cpu_model(), "threads": torch.get_num_threads(),
+                             "torch": torch.__version__, "python": platform.python_version(),
+                             "seconds": round(result.seconds, 1),
+                             "created": time.strftime("%Y-%m-%d %H:%M:%S %Z")},
+              "runs": result.runs[DIAGRAM_COLUMNS].to_dict(orient="records")}
+    path.write_text(json.dumps(record, indent=1) + "\n")
+    return path, result
+
+
+def load_diagram(name: str | None = None, root=None):
+    """The stored phase diagram (a DataFrame, its provenance in ``.attrs``), or None with a note
+    naming the command that makes it.  Made by other code than the package's now: used, with a
+    ``StaleDiagramWarning``.  Never trained here (a chapter does not retrain behind the reader)."""
+    import json
+    import warnings
+
+    from .profiles import profile_name
+    path = diagram_path(name, root)
+    if not path.exists():
+        print(f"note: no stored transformer phase diagram for these sizes ({path.name}); "
+              f"make it with: python -m grokbook transformer-diagram --profile {profile_name(name)}")
+        return None
+    record = json.loads(path.read_text())
+    runs = pd.DataFrame(record["runs"])
+    runs.attrs["provenance"] = record["provenance"]
+    if record["provenance"].get("code") != code_digest():
+        warnings.warn(f"{path.name} was made by other transformer or engine code than this package's "
+                      f"(made at commit {record['provenance'].get('git_commit')}); it is shown as it "
+                      "was stored. Remake it with python -m grokbook transformer-diagram",
+                      StaleDiagramWarning, stacklevel=2)
+    return runs

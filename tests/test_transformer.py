@@ -2,7 +2,10 @@
 hand (outputs and gradients) and its attention against torch.nn.MultiheadAttention."""
 from __future__ import annotations
 
+import json
 import math
+import os
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -14,8 +17,10 @@ from grokbook.prune import prune_curve
 from grokbook.reference import ReferenceTransformer, train_transformer_one
 from grokbook.settings import Run
 from grokbook.train import evaluate
-from grokbook.transformer import (NAMES, BatchedTransformer, TransformerConfig, embedding_spectrum,
-                                  neuron_ipr, train_transformers)
+from grokbook.profiles import transformer_sizes
+from grokbook.transformer import (DIAGRAM_WDS, NAMES, BatchedTransformer, StaleDiagramWarning,
+                                  TransformerConfig, code_digest, diagram_path, embedding_spectrum,
+                                  load_diagram, neuron_ipr, train_transformers)
 
 
 
@@ -304,3 +309,47 @@ def test_the_per_run_loop_trains_the_same_runs():
         assert torch.allclose(ref.embed.weight, batched.model.embed[k], rtol=1e-4, atol=1e-5)
         assert metrics["train_acc"] == pytest.approx(batched.runs.train_acc[k])
         assert metrics["test_acc"] == pytest.approx(batched.runs.test_acc[k])
+
+
+# ----------------------------------------------------------------------------- the stored diagram
+def test_a_missing_diagram_is_none_with_the_command_that_makes_it(tmp_path, capsys):
+    assert load_diagram("quick", root=tmp_path) is None
+    assert "python -m grokbook transformer-diagram --profile quick" in capsys.readouterr().out
+
+
+def test_quick_book_and_full_on_a_cpu_share_one_diagram(tmp_path):
+    paths = {diagram_path(name, tmp_path) for name in ("quick", "book", "full")}
+    assert len(paths) == 1
+
+
+def test_a_diagram_made_by_other_code_is_used_with_a_warning(tmp_path):
+    path = diagram_path("book", tmp_path)
+    runs = [dict(wd=0.0, xi=0.2, train_acc=1.0, test_acc=0.02, corrupt_acc=1.0, corrupt_true_acc=0.0,
+                 mean_ipr=0.2, phase="Memorization")]
+    record = {"provenance": {"code": code_digest(), "seconds": 1.0, "git_commit": "abc"}, "runs": runs}
+    path.write_text(json.dumps(record))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        current = load_diagram("book", root=tmp_path)
+    assert current.phase.tolist() == ["Memorization"] and current.attrs["provenance"]["seconds"] == 1.0
+    record["provenance"]["code"] = "0" * 16
+    path.write_text(json.dumps(record))
+    with pytest.warns(StaleDiagramWarning, match="other transformer or engine code"):
+        stale = load_diagram("book", root=tmp_path)
+    assert stale.equals(current)
+
+
+def test_the_committed_diagram_is_what_the_code_makes():
+    """Retrain one cell of the committed book diagram (chosen at random among the cells without
+    weight decay or with the largest one, whose runs have settled) and compare (ACC_TOL 0.05: a run
+    alone is not bit-identical to the same run in a batch of 25)."""
+    stored = load_diagram("book")
+    assert stored is not None, "the book's transformer diagram must be committed (make results)"
+    sizes = transformer_sizes("book")
+    settled = stored[stored.wd.isin([0.0, max(DIAGRAM_WDS)])]
+    rng = np.random.default_rng(int(os.environ["GROKBOOK_SPOTCHECK_SEED"]))
+    cell = settled.iloc[int(rng.integers(len(settled)))]
+    run = Run(alpha=sizes.alpha, xi=float(cell.xi), lr=sizes.lr, wd=float(cell.wd), data_seed=0, model_seed=0)
+    again = train_transformers([run], sizes.config()).runs.iloc[0]
+    for name in ("train_acc", "test_acc", "corrupt_acc"):
+        assert abs(again[name] - cell[name]) < 0.05, (cell.wd, cell.xi, name, again[name], cell[name])
