@@ -88,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def transformer_diagram_command(args) -> int:
-    from .transformer import make_diagram
+    from .transformer_diagram import make_diagram
     path, result = make_diagram(args.profile, root=args.results, progress=not args.no_progress)
     print(f"{path}: {len(result.runs)} runs, {result.seconds:.1f} s of training")
     print(result.runs.pivot(index="xi", columns="wd", values="phase").to_string())

@@ -701,7 +701,7 @@ def embedding_spectra(spectra: dict, ax=None):
 
 def weight_decay_diagram(runs, ax=None, title: str = ""):
     """A phase diagram over weight decay (rows, growing upwards) and xi (columns) from a runs
-    table with columns wd, xi, phase (e.g. ``grokbook.transformer.load_diagram``)."""
+    table with columns wd, xi, phase (e.g. ``grokbook.transformer_diagram.load_diagram``)."""
     ax = phase_diagram(runs.rename(columns={"alpha": "_alpha"}).rename(columns={"wd": "alpha"}),
                        ax=ax, title=title)
     ax.set_ylabel("weight decay")

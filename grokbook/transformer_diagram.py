@@ -1,0 +1,109 @@
+"""Chapter 9's transformer phase diagram (weight decay x xi, one seed per cell), stored in
+results/ with its provenance by ``python -m grokbook transformer-diagram`` and read by
+``load_diagram``: never retrained behind the reader; made by other code, used with a warning."""
+from __future__ import annotations
+
+import ast
+import hashlib
+import json
+import platform
+import time
+import warnings
+from dataclasses import asdict
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from . import transformer
+from .digest import engine_digest, normalized_source
+from .profiles import profile_name, transformer_sizes
+from .settings import grid
+from .sweeps import _command, _git_commit, cpu_model
+from .transformer import train_transformers
+from .version import __version__
+
+DIAGRAM_WDS = (0.0, 1.0, 2.0, 3.0, 4.0)
+DIAGRAM_XIS = (0.0, 0.1, 0.2, 0.3, 0.4)
+DIAGRAM_COLUMNS = ["wd", "xi", "train_acc", "test_acc", "corrupt_acc", "corrupt_true_acc", "mean_ipr",
+                   "phase"]
+
+
+class StaleDiagramWarning(UserWarning):
+    """A stored transformer diagram made by other code than the package's now."""
+
+
+def diagram_runs(sizes) -> list:
+    """The weight decay x xi phase diagram of a profile's transformer (``TransformerSizes``):
+    DIAGRAM_WDS x DIAGRAM_XIS at the sizes' alpha and lr, seed 0."""
+    return grid(alpha=sizes.alpha, xi=list(DIAGRAM_XIS), lr=sizes.lr, wd=list(DIAGRAM_WDS), seed=[0])
+
+
+# The code of grokbook.transformer that makes a stored number (an edit elsewhere in it, say a new
+# helper for a figure, leaves the stored diagram current).
+TRAINING_CODE = ("init_transformer_weights", "BatchedTransformer", "neuron_ipr", "TransformerConfig",
+                 "_log", "train_transformers")
+
+
+def code_digest() -> str:
+    """16 hex digits over the code that makes a transformer result: the MLP engine's pieces it
+    uses (``grokbook.digest.engine_digest`` without the per-example functions) and TRAINING_CODE
+    of ``grokbook.transformer``, each without comments and docstrings."""
+    text = Path(transformer.__file__).read_text()
+    lines = text.splitlines()
+    nodes = {node.name: node for node in ast.parse(text).body
+             if isinstance(node, (ast.FunctionDef, ast.ClassDef))}
+    parts = [engine_digest(per_example=False)]
+    for name in TRAINING_CODE:
+        node = nodes[name]
+        first = min([node.lineno] + [d.lineno for d in node.decorator_list])
+        parts.append(normalized_source("\n".join(lines[first - 1:node.end_lineno])))
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
+
+
+def diagram_path(name: str | None = None, root=None):
+    """results/transformer_phase_diagram-KEY.json, KEY a hash of the profile's sizes and the grid
+    (profiles with the same transformer sizes share the file: quick and book do)."""
+    name = profile_name(name)
+    sizes = transformer_sizes(name, device="cpu")
+    definition = json.dumps({"sizes": asdict(sizes), "wds": DIAGRAM_WDS, "xis": DIAGRAM_XIS}, sort_keys=True)
+    key = hashlib.sha256(definition.encode()).hexdigest()[:16]
+    root = Path(__file__).resolve().parents[1] / "results" if root is None else Path(root)
+    return root / f"transformer_phase_diagram-{key}.json"
+
+
+def make_diagram(name: str | None = None, *, root=None, progress: bool = True):
+    """Train the profile's transformer phase diagram (one batch) and store it with provenance."""
+    name = profile_name(name)
+    sizes = transformer_sizes(name, device="cpu")
+    result = train_transformers(diagram_runs(sizes), sizes.config(), device="cpu", progress=progress)
+    path = diagram_path(name, root)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    record = {"provenance": {"command": _command(), "version": __version__, "git_commit": _git_commit(),
+                             "code": code_digest(), "cpu": cpu_model(), "threads": torch.get_num_threads(),
+                             "torch": torch.__version__, "python": platform.python_version(),
+                             "seconds": round(result.seconds, 1),
+                             "created": time.strftime("%Y-%m-%d %H:%M:%S %Z")},
+              "runs": result.runs[DIAGRAM_COLUMNS].to_dict(orient="records")}
+    path.write_text(json.dumps(record, indent=1) + "\n")
+    return path, result
+
+
+def load_diagram(name: str | None = None, root=None):
+    """The stored phase diagram (a DataFrame, its provenance in ``.attrs``), or None with a note
+    naming the command that makes it.  Made by other code than the package's now: used, with a
+    ``StaleDiagramWarning``.  Never trained here (a chapter does not retrain behind the reader)."""
+    path = diagram_path(name, root)
+    if not path.exists():
+        print(f"note: no stored transformer phase diagram for these sizes ({path.name}); "
+              f"make it with: python -m grokbook transformer-diagram --profile {profile_name(name)}")
+        return None
+    record = json.loads(path.read_text())
+    runs = pd.DataFrame(record["runs"])
+    runs.attrs["provenance"] = record["provenance"]
+    if record["provenance"].get("code") != code_digest():
+        warnings.warn(f"{path.name} was made by other transformer or engine code than this package's "
+                      f"(made at commit {record['provenance'].get('git_commit')}); it is shown as it "
+                      "was stored. Remake it with python -m grokbook transformer-diagram",
+                      StaleDiagramWarning, stacklevel=2)
+    return runs
