@@ -241,3 +241,20 @@ def test_chapter8_figures():
     loo = pd.DataFrame({"leverage": g.random(200), "loo_change": g.normal(size=200)})
     axes = plots.leverage_panels({"r": loo}, changed, clean)
     assert axes.shape == (1, 2) and [ax.get_xlabel() for ax in axes[0]] == ["leverage h", "LOO change at the given label"]
+
+
+# ----------------------------------------------------------------------------- chapter 9
+def test_chapter9_figures():
+    share = np.zeros(6)
+    share[2] = 1.0
+    ax = plots.embedding_spectra({"inverted": share, "flat": np.full(6, 1 / 6)})
+    assert legend_texts(ax) == ["inverted", "flat"]
+    assert list(ax.lines[0].get_ydata()) == list(share) and ax.get_xlabel().startswith("frequency")
+    plt.close("all")
+    runs = pd.DataFrame({"wd": [0.0, 0.0, 3.0, 3.0], "xi": [0.1, 0.2, 0.1, 0.2],
+                         "phase": ["Memorization", "Memorization", "Full Inversion", "Coexistence"]})
+    ax = plots.weight_decay_diagram(runs, title="t")
+    assert ax.get_ylabel() == "weight decay" and ax.get_title() == "t"
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["3", "0"]  # growing upwards
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["0.1", "0.2"]
+    plt.close("all")
