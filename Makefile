@@ -9,7 +9,7 @@ PIP = $(PYTHON) -m pip
 # On a CPU the full profile trains p = 97 networks for minutes per chapter: book unless asked.
 PROFILE ?= $(shell $(PYTHON) -c "import torch; print('full' if torch.cuda.is_available() else 'book')" 2>/dev/null || echo book)
 
-.PHONY: setup book test test-full quick-sweeps results check-html demo bench bench-cpu bench-transformer reproduce clean
+.PHONY: setup book test test-full quick-sweeps results check-html demo bench bench-cpu bench-transformer assignments reproduce clean
 
 # torch: keep whatever torch is there (Colab, a GPU box); else take the CPU build 2.13.0.
 setup:
@@ -69,6 +69,10 @@ bench-cpu: setup
 bench-transformer: setup
 	mkdir -p _build
 	$(PYTHON) benchmarks/bench_transformer.py --json _build/bench_transformer.json
+
+# Student notebooks (the chapters without their solutions) for coursework: book/instructors.md.
+assignments: setup
+	$(PYTHON) -m grokbook assign --out assignments
 
 reproduce: setup
 	$(PYTHON) scripts/reproduce_default.py --seeds 0,1,2

@@ -84,6 +84,18 @@ def build_parser() -> argparse.ArgumentParser:
                     help="whose transformer sizes (full: the book's on a CPU; default: $GROKBOOK_PROFILE, else full)")
     td.add_argument("--results", default=None, help="folder (default: results/ of the repository)")
     td.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+    asg = sub.add_parser("assign", help="write student notebooks (the chapters without their solutions)")
+    asg.add_argument("--out", default="assignments", help="folder for the student notebooks")
+    asg.add_argument("chapters", nargs="*", help="chapter notebooks (default: every chapter of _toc.yml)")
+
+    gr = sub.add_parser("grade", help="grade a folder of submitted notebooks: grades.csv and grades.md")
+    gr.add_argument("submissions", help="folder of submitted .ipynb (one per student, or a folder each)")
+    gr.add_argument("--out", default="grades", help="folder for grades.csv and grades.md")
+    gr.add_argument("--reference", default=None,
+                    help="the assignment notebook whose exercises are graded (default: each submission's own)")
+    gr.add_argument("--time-limit", type=int, default=600, help="seconds per submission")
+    gr.add_argument("--cell-timeout", type=int, default=300, help="seconds per cell")
     return parser
 
 
@@ -145,6 +157,18 @@ def main(argv=None) -> int:
             return sweep_command(args)
         if args.command == "transformer-diagram":
             return transformer_diagram_command(args)
+        if args.command == "assign":
+            from .coursework import write_assignments
+            for path in write_assignments(args.out, args.chapters or None):
+                print(path)
+            return 0
+        if args.command == "grade":
+            from .coursework import grade
+            table = grade(args.submissions, args.out, reference=args.reference,
+                          time_limit=args.time_limit, cell_timeout=args.cell_timeout)
+            print(table.pivot(index="student", columns="exercise", values="status").to_string()
+                  if len(table) else "no submissions found")
+            return 0
         out = run_command(args)
     except (ValueError, CacheError) as err:
         parser.error(str(err))

@@ -12,7 +12,10 @@ For K runs every weight carries a leading K: ``embed`` (K, p, d), ``position`` (
 seeded with its own seed, so a run's initial weights do not depend on the batch it is in.
 Initialisation as the authors': embeddings N(0, 1), every matrix N(0, 1/fan_in).
 
-This module is the model only (forward, initialisation); training it is issue 17's next step.
+Training (``train_transformers``): K runs as one program, full batch, MSE, per-run AdamW, logged
+like the MLP engine.  The analogues of the MLP's IPR: ``neuron_ipr`` (the MLP block's neurons) and
+``embedding_spectrum`` (the token embedding).  Chapter 9 uses them; its stored phase diagram lives
+in ``grokbook.transformer_diagram``.
 """
 from __future__ import annotations
 
@@ -116,9 +119,9 @@ class BatchedTransformer(torch.nn.Module):
 
         ``neuron_mask`` (K, wide d), if given, multiplies the neurons of the last block's MLP
         (0 prunes a neuron).  ``fast`` (depth 1 only) computes what reaches the read-out and no
-        more: the projections of each token once (p rows, not p^2), the attention of the last
-        position only, the output projection folded into the values.  It is the same function as
-        the general path (``fast=False``), which the tests check in float64.
+        more: the projections of each token once (p rows, not p^2) gathered per pair, the attention
+        and the MLP of the last position only.  It is the same function as the general path
+        (``fast=False``), which the tests check in float64.
         """
         if fast and self.depth == 1:
             return self._forward_last(self._pairs(index), neuron_mask)
@@ -165,9 +168,16 @@ class BatchedTransformer(torch.nn.Module):
     @torch.no_grad()
     def preactivations(self) -> torch.Tensor:
         """(K, p*p, wide d): the last block's MLP pre-activations at the last position, every pair."""
-        if self.depth != 1:
-            raise ValueError(f"preactivations needs a one-block model (depth 1), got depth {self.depth}")
-        return self._last_position(self._pairs(None)) @ self.up[:, 0]
+        if self.depth == 1:
+            return self._last_position(self._pairs(None)) @ self.up[:, 0]
+        x = self.tokens()
+        K, B, T, d = x.shape
+        last = self.depth - 1
+        for layer in range(last):
+            x = x + self.attention(x, layer)
+            x = x + (torch.relu(x.reshape(K, B * T, d) @ self.up[:, layer]) @ self.down[:, layer]).reshape(K, B, T, d)
+        x = x + self.attention(x, last)
+        return x[:, :, -1] @ self.up[:, last]
 
 
 # ----------------------------------------------------------------------------- neurons and spectra

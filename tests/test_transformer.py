@@ -156,17 +156,25 @@ def test_a_pruned_neuron_is_a_neuron_whose_weights_are_zero():
 
 
 def reference_preactivation(w: dict, m: int, n: int, heads: int, s: float) -> torch.Tensor:
-    """One pair by hand: the MLP block's pre-activation at the last position (wide d,)."""
+    """One pair by hand: the last block's MLP pre-activation at the last position (wide d,)."""
     x = torch.stack([w["embed"][m] + w["position"][0], w["embed"][n] + w["position"][1]])
     d = x.shape[1]
     dh = d // heads
-    q, k, v = (x @ w["qkv"][0]).split(d, dim=-1)
-    parts = []
-    for h in range(heads):
-        sl = slice(h * dh, (h + 1) * dh)
-        a = torch.softmax(torch.stack([q[1, sl] @ k[u, sl] for u in range(2)]) / dh ** (0.5 * (1 + s)), 0)
-        parts.append(a[0] * v[0, sl] + a[1] * v[1, sl])
-    return (x[1] + torch.cat(parts) @ w["out"][0]) @ w["up"][0]
+    depth = w["qkv"].shape[0]
+    for layer in range(depth):
+        q, k, v = (x @ w["qkv"][layer]).split(d, dim=-1)
+        rows = []
+        for t in range(2):
+            parts = []
+            for h in range(heads):
+                sl = slice(h * dh, (h + 1) * dh)
+                a = torch.softmax(torch.stack([q[t, sl] @ k[u, sl] for u in range(2)]) / dh ** (0.5 * (1 + s)), 0)
+                parts.append(a[0] * v[0, sl] + a[1] * v[1, sl])
+            rows.append(torch.cat(parts))
+        x = x + torch.stack(rows) @ w["out"][layer]
+        if layer == depth - 1:
+            return x[1] @ w["up"][layer]
+        x = x + torch.relu(x @ w["up"][layer]) @ w["down"][layer]
 
 
 def numpy_ipr(rows: np.ndarray) -> np.ndarray:
@@ -175,16 +183,18 @@ def numpy_ipr(rows: np.ndarray) -> np.ndarray:
     return (mag ** 4).sum(-1)
 
 
-def test_neuron_ipr_against_a_loop_over_every_pair():
+@pytest.mark.parametrize("depth", [1, 2])
+def test_neuron_ipr_against_a_loop_over_every_pair(depth):
     p, heads = 7, 2
-    model = BatchedTransformer(p, seeds=[4, 5], d=8, heads=heads, wide=2, s=1.0, dtype=torch.float64)
+    model = BatchedTransformer(p, seeds=[4, 5], d=8, heads=heads, wide=2, depth=depth, s=1.0,
+                               dtype=torch.float64)
     got = neuron_ipr(model)
     assert got.shape == (2, 16)
     for k in range(2):
         w = {name: getattr(model, name)[k].detach() for name in NAMES}
         h = np.array([[reference_preactivation(w, m, n, heads, 1.0).numpy() for n in range(p)]
                       for m in range(p)])  # (p, p, N)
-        out = (w["down"][0] @ w["head"]).numpy()  # (N, p)
+        out = (w["down"][-1] @ w["head"]).numpy()  # (N, p)
         want = (numpy_ipr(h.mean(1).T) + numpy_ipr(h.mean(0).T) + numpy_ipr(out)) / 3
         np.testing.assert_allclose(got[k].numpy(), want, rtol=1e-10)
 
@@ -248,6 +258,16 @@ def test_a_run_gives_the_same_numbers_alone_as_in_a_batch_and_twice():
     np.testing.assert_allclose(batched.history[batched.history.run == 1][metrics].to_numpy(),
                                alone.history[metrics].to_numpy(), rtol=1e-5)
     assert torch.allclose(batched.model.embed[1], alone.model.embed[0], rtol=1e-5, atol=1e-6)
+
+
+def test_a_deeper_transformer_trains_through_the_general_path():
+    config = TransformerConfig(p=7, d=8, heads=2, wide=2, depth=2, steps=4, log_every=2)
+    runs = [Run(alpha=0.7, xi=0.2, lr=1e-2, wd=1.0, data_seed=0, model_seed=0)]
+    result = train_transformers(runs, config)
+    ref, metrics = train_transformer_one(runs[0], config)
+    assert torch.allclose(ref.embed.weight, result.model.embed[0], rtol=1e-4, atol=1e-5)
+    assert metrics["test_acc"] == pytest.approx(result.runs.test_acc[0])
+    assert result.ipr().shape == (1, 16) and np.isfinite(result.runs.mean_ipr[0])
 
 
 def test_pruning_a_transformer_by_ipr_evaluates_the_masked_model():

@@ -1,0 +1,159 @@
+"""Coursework (grokbook.coursework): student notebooks from every chapter, and the grader on a
+folder of crafted submissions (correct, wrong, crashing, endless, empty, not a notebook, one that
+deletes the files around it)."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from grokbook.coursework import exercises, grade, solution_cells, student_notebook, write_assignments
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))
+import sync_chapters  # noqa: E402
+
+CHAPTERS = sync_chapters.chapters()
+
+
+def source(cell):
+    s = cell.get("source", "")
+    return "".join(s) if isinstance(s, list) else s
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.name)
+def test_a_student_notebook_keeps_every_check_and_no_solution(path):
+    chapter = json.loads(path.read_text())
+    student = student_notebook(chapter)
+    solutions = {source(chapter["cells"][i]) for i in solution_cells(chapter)}
+    assert solutions, f"{path.name}: no solution cell found (tag hide-cell in the Exercises section)"
+    assert not solutions & {source(c) for c in student["cells"]}
+    assert exercises(student) == exercises(chapter) and exercises(chapter)
+    stubs = [c for c in student["cells"] if "NotImplementedError" in source(c) and "gb.checks." in source(c)]
+    assert len(stubs) == len(exercises(chapter)), "every check has its stub"
+    assert not any("assert gb.checks" in source(c) for c in student["cells"]), "no solution asserting its check"
+    assert student["cells"][1]["id"] == "coursework-note"
+    assert len(student["cells"]) == len(chapter["cells"]) - len(solutions) + 1
+
+
+def test_assign_writes_every_chapter_with_a_badge_for_its_own_path(tmp_path):
+    out = ROOT / "_build" / "assignments-test"
+    written = write_assignments(out)
+    try:
+        assert [p.name for p in written] == [p.name for p in CHAPTERS]
+        badge = source(json.loads(written[0].read_text())["cells"][0])
+        assert "colab-badge.svg" in badge and f"_build/assignments-test/{written[0].name}" in badge
+    finally:
+        for p in written:
+            p.unlink()
+        out.rmdir()
+    elsewhere = write_assignments(tmp_path, [CHAPTERS[0]])
+    assert f"assignments/{CHAPTERS[0].name}" in source(json.loads(elsewhere[0].read_text())["cells"][0])
+
+
+# ----------------------------------------------------------------------------- grading
+def cell(kind, text, tags=()):
+    c = {"cell_type": kind, "id": f"c{abs(hash(text)) % 10**8}", "metadata": {"tags": list(tags)} if tags else {},
+         "source": text}
+    if kind == "code":
+        c.update(execution_count=None, outputs=[])
+    return c
+
+
+STUB_A = "def expected_chance_correct(n, p):\n    raise NotImplementedError\n\n\ngb.checks.expected_chance_correct(expected_chance_correct)"
+STUB_B = "def inversion_train_accuracy(xi, p):\n    raise NotImplementedError\n\n\ngb.checks.inversion_train_accuracy(inversion_train_accuracy)"
+RIGHT_A = "def expected_chance_correct(n, p):\n    return n / p\n\n\ngb.checks.expected_chance_correct(expected_chance_correct)"
+RIGHT_B = ("def inversion_train_accuracy(xi, p):\n    return 1 - xi * (1 - 1 / p)\n\n\n"
+           "gb.checks.inversion_train_accuracy(inversion_train_accuracy)")
+
+
+def chapter():
+    return {"nbformat": 4, "nbformat_minor": 5,
+            "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
+            "cells": [cell("markdown", "# A chapter"), cell("code", "import grokbook as gb"),
+                      cell("markdown", "## Exercises"),
+                      cell("code", STUB_A), cell("code", RIGHT_A.replace("gb.checks", "assert gb.checks"), ["hide-cell"]),
+                      cell("code", STUB_B), cell("code", RIGHT_B.replace("gb.checks", "assert gb.checks"), ["hide-cell"])]}
+
+
+def submission(replace: dict):
+    nb = student_notebook(chapter())
+    for c in nb["cells"]:
+        for old, new in replace.items():
+            if source(c) == old:
+                c["source"] = new
+    return nb
+
+
+def test_crafted_submissions_grade_as_they_should(tmp_path):
+    subs = tmp_path / "submissions"
+    subs.mkdir()
+    crafted = {
+        "correct": submission({STUB_A: RIGHT_A, STUB_B: RIGHT_B}),
+        "wrong": submission({STUB_A: RIGHT_A, STUB_B: RIGHT_B.replace("1 - 1 / p", "1")}),
+        "crashing": submission({STUB_A: RIGHT_A.replace("return n / p", "return n / 0"), STUB_B: RIGHT_B}),
+        "endless": submission({STUB_A: RIGHT_A.replace("return n / p", "while True:\n        pass"), STUB_B: RIGHT_B}),
+        "empty": submission({}),
+        "vandal": submission({STUB_A: "import os\nfor f in os.listdir('.'):\n    os.remove(f)\n" + RIGHT_A}),
+    }
+    for name, nb in crafted.items():
+        (subs / f"{name}.ipynb").write_text(json.dumps(nb))
+    (subs / "garbled.ipynb").write_text("{ not json")
+    reference = tmp_path / "assignment.ipynb"
+    reference.write_text(json.dumps(student_notebook(chapter())))
+    table = grade(subs, tmp_path / "grades", reference=reference, time_limit=120, cell_timeout=15)
+    got = {(r.student, r.exercise): r.status for r in table.itertuples()}
+    A, B = "expected_chance_correct", "inversion_train_accuracy"
+    want = {("correct", A): "passed", ("correct", B): "passed",
+            ("wrong", A): "passed", ("wrong", B): "failed",
+            ("crashing", A): "failed", ("crashing", B): "passed",
+            ("endless", A): "timed out", ("endless", B): "passed",
+            ("empty", A): "not attempted", ("empty", B): "not attempted",
+            ("vandal", A): "passed", ("vandal", B): "not attempted",
+            ("garbled", A): "did not run", ("garbled", B): "did not run"}
+    assert got == want
+    messages = {(r.student, r.exercise): r.message for r in table.itertuples()}
+    assert messages[("wrong", B)].startswith("case ") and "failed" in messages[("wrong", B)]
+    assert "ZeroDivisionError" in messages[("crashing", A)]
+    assert (subs / "correct.ipynb").exists() and len(list(subs.iterdir())) == 7, "the vandal deleted only its copy"
+    csv = (tmp_path / "grades" / "grades.csv").read_text()
+    md = (tmp_path / "grades" / "grades.md").read_text()
+    assert csv.count("\n") == len(want) + 1 and "| correct | passed | passed |" in md
+
+
+def defined_names(text):
+    import ast
+    names = set()
+    for node in ast.walk(ast.parse(text)):
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names.update((a.asname or a.name).split(".")[0] for a in node.names)
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            names.add(node.id)
+    return names
+
+
+def loaded_names(text):
+    import ast
+    return {n.id for n in ast.walk(ast.parse(text)) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.name)
+def test_no_kept_cell_needs_what_only_a_solution_defined(path):
+    """The chapter runs top to bottom under nbmake; the student notebook is it without the solution
+    cells, so it runs too unless a kept cell reads a name that only a removed solution defined
+    (the stubs' own checks report "not attempted": tests/test_checks.py)."""
+    chapter = json.loads(path.read_text())
+    removed = set(solution_cells(chapter))
+    code = [(i, source(c)) for i, c in enumerate(chapter["cells"]) if c["cell_type"] == "code"]
+    for i in sorted(removed):
+        only_there = defined_names(code_text := source(chapter["cells"][i]))
+        only_there -= set().union(*(defined_names(t) for j, t in code if j not in removed and j < i))
+        for j, text in code:
+            if j > i and j not in removed:
+                needed = (loaded_names(text) & only_there) - set().union(
+                    *(defined_names(t) for k, t in code if i < k <= j and k not in removed))
+                assert not needed, f"{path.name}: cell {j} reads {needed}, defined only by solution cell {i}: {code_text[:60]!r}"
