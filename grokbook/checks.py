@@ -309,6 +309,35 @@ def corrupted_accuracies(fn) -> bool:
     return _report("corrupted_accuracies", fn, cases)
 
 
+def phase_rule(fn) -> bool:
+    """``fn(train_acc, test_acc, xi)`` returns the paper's phase name (``grokbook.PHASES``):
+    with a threshold of 0.9 on both accuracies, Coexistence (both at least 0.9), Memorization
+    (train only), Forgetting / Confusion (neither), and with test >= 0.9 but train < 0.9 Partial
+    Inversion if train >= 1.05 - xi, else Full Inversion.  The cases sit on and beside every
+    boundary."""
+    from .phases import phase
+
+    g = torch.Generator().manual_seed(4)
+
+    def case(train, test, xi, what):
+        def run(f):
+            got, want = f(train, test, xi), phase(train, test, xi)
+            assert got == want, f"{what}: train {train}, test {test}, xi {xi}: {got!r}, expected {want!r}"
+        return run
+
+    cases = [case(0.9, 0.9, 0.3, "both exactly at the threshold"),
+             case(0.95, 0.899, 0.3, "test just below the threshold"),
+             case(0.5, 0.2, 0.3, "neither"),
+             case(0.75, 0.99, 0.3, "train exactly at 1.05 - xi"),
+             case(0.7499, 0.99, 0.3, "train just below 1.05 - xi"),
+             case(0.65, 1.0, 0.35, "the paper's xi, near its Full Inversion level"),
+             case(0.88, 0.97, 0.1, "small xi: 1.05 - xi is above the threshold")]
+    for _ in range(20):
+        train, test, xi = (round(float(v), 3) for v in torch.rand(3, generator=g))
+        cases.append(case(train, test, xi, "random"))
+    return _report("phase_rule", fn, cases)
+
+
 def prune_mask(fn) -> bool:
     """``fn(ipr, fraction, order)`` returns an (N,) 0/1 mask that removes round(fraction * N)
     neurons: the lowest-IPR ones for order "low", the highest-IPR ones for "high".
@@ -611,3 +640,493 @@ def embedding_spectrum(fn) -> bool:
                               flat, "every token embedded alike (all power at frequency 0)", atol=1e-9)]
     cases += [random_case(p, d) for p, d in ((7, 3), (8, 5), (53, 64))]
     return _report("embedding_spectrum", fn, cases)
+
+
+# --- experiments: the student runs one, the check measures it again and tests a claim ---
+def _report_experiment(name: str, experiment, claim: str, cases) -> bool:
+    """Call ``experiment()`` once and run ``cases`` (callables taking what it returned, each
+    raising AssertionError on a mismatch) as ``_report`` does.  ``claim`` is printed first, so
+    a failure reads against what was claimed."""
+    if not callable(experiment):
+        raise TypeError(f"{name}: pass your experiment function itself (not its result), got "
+                        f"{type(experiment).__name__}")
+    try:
+        result = experiment()
+    except NotImplementedError:
+        print(f"{name}: not attempted yet (your experiment raises NotImplementedError)")
+        return False
+    print(f"{name}: the claim: {claim}")
+    return _report(name, result, cases)
+
+
+_METRICS = ("train_acc", "test_acc", "corrupt_acc", "corrupt_true_acc", "clean_acc")
+
+
+def _remeasured(result):
+    """The runs of a ``gb.train`` result with their final accuracies measured again from the
+    networks it returned, on splits made again from each run's own settings, and each run's
+    mean neuron IPR.  Fails if the result's data is not the task's split for those settings, or
+    if ``result.runs`` states other accuracies than the networks give."""
+    import numpy as np
+
+    from .data import make_splits
+    from .fourier import model_ipr
+    from .train import SweepResult, evaluate
+
+    assert isinstance(result, SweepResult), (
+        f"return what gb.train returns (a SweepResult), got {type(result).__name__}")
+    assert result.model is not None, ("the result kept no networks (keep_model=False): the check "
+                                      "measures them again, so train with keep_model=True")
+    runs, c = result.runs, result.config
+    data = make_splits(c.p, c.op, runs.alpha.tolist(), runs.xi.tolist(), runs.data_seed.tolist(),
+                       runs.subset.tolist(), runs.subset_seed.tolist())
+    same = (torch.equal(data.train, result.data.train) and torch.equal(data.labels, result.data.labels))
+    assert same, "result.data is not the task's split and corruption for the runs' settings"
+    with torch.no_grad():
+        measured = evaluate(result.model, data, loss=c.loss)
+    table = runs[["run", "alpha", "xi", "wd", "lr", "data_seed", "model_seed"]].copy()
+    last = result.history[result.history.step == result.history.step.max()].set_index("run")
+    for name in _METRICS:
+        got = measured[name].double().numpy()
+        for where, stated in (("result.runs", runs[name]), ("result.history's last step",
+                                                             last[name].reindex(runs.run))):
+            stated = stated.to_numpy(dtype=float)
+            assert np.allclose(got, stated, atol=1e-6, equal_nan=True), (
+                f"{name} in {where} is not what the networks give: {np.round(stated, 4).tolist()} "
+                f"stated, {np.round(got, 4).tolist()} measured")
+        table[name] = got
+    table["mean_ipr"] = model_ipr(result.model).mean(1).double().numpy()
+    return table
+
+
+def _settings(table, **fixed):
+    """Assert that every run has the ``fixed`` settings (name=value or name=predicate)."""
+    for name, want in fixed.items():
+        values = sorted(set(table[name].round(6)))
+        ok = all(want(v) for v in values) if callable(want) else values == [round(float(want), 6)]
+        assert ok, f"the runs' {name}: {values}; the exercise asks for {getattr(want, '__doc__', None) or want}"
+
+
+def corruption_spread(experiment, p: int, n_train: int, xi: float) -> bool:
+    """Chapter 1's experiment.  ``experiment()`` returns a dict of two 1-D arrays of the number
+    of *changed* labels (given label != truth) among ``n_train`` training labels, each over at
+    least 200 seeds: ``"exact"``, with round(xi n_train) labels redrawn as grokbook does, and
+    ``"independent"``, with every label redrawn on its own with probability xi.
+
+    The claim: the exact count's mean and spread are those of n_c - Binomial(n_c, 1/p); the
+    independent count's are those of Binomial(n_train, xi (1 - 1/p)), a spread several times
+    wider (at least 3 times here)."""
+    import math
+
+    n_c = round(xi * n_train)
+    q = xi * (1 - 1 / p)
+    theory = {"exact": (n_c * (1 - 1 / p), math.sqrt(n_c * (1 / p) * (1 - 1 / p))),
+              "independent": (n_train * q, math.sqrt(n_train * q * (1 - q)))}
+    claim = (f"with {n_train} training labels at p = {p}, xi = {xi}: exactly {n_c} redrawn gives "
+             f"{theory['exact'][0]:.1f} ± {theory['exact'][1]:.2f} changed labels; each redrawn "
+             f"with probability xi gives {theory['independent'][0]:.1f} ± "
+             f"{theory['independent'][1]:.2f}, at least 3 times the spread")
+
+    def counts(out, key):
+        assert isinstance(out, dict) and key in out, f'return a dict with keys "exact" and "independent"'
+        c = torch.as_tensor(out[key], dtype=torch.float64).reshape(-1)
+        assert len(c) >= 200, f"{key}: {len(c)} seeds; the exercise asks for at least 200"
+        assert ((c >= 0) & (c <= n_train) & (c == c.round())).all(), (
+            f"{key}: counts must be whole numbers in [0, {n_train}]")
+        return c
+
+    def matches_theory(key):
+        def case(out):
+            c = counts(out, key)
+            mean, sd = theory[key]
+            se = sd / math.sqrt(len(c))
+            assert abs(c.mean().item() - mean) < 4 * se + 1e-9, (
+                f"{key}: mean {c.mean().item():.2f}, expected {mean:.2f} (4 standard errors: {4 * se:.2f})")
+            assert abs(c.std().item() / sd - 1) < 0.25, (
+                f"{key}: standard deviation {c.std().item():.2f}, expected {sd:.2f} (within 25%)")
+        return case
+
+    def wider(out):
+        ratio = counts(out, "independent").std().item() / counts(out, "exact").std().item()
+        print(f"corruption_spread: spread independent / exact = {ratio:.1f} "
+              f"(theory {theory['independent'][1] / theory['exact'][1]:.1f})")
+        assert ratio >= 3, f"the independent count's spread is only {ratio:.2f} times the exact one's"
+
+    return _report_experiment("corruption_spread", experiment, claim,
+                              [matches_theory("exact"), matches_theory("independent"), wider])
+
+
+def more_data_shorter_delay(experiment) -> bool:
+    """Chapter 2's experiment.  ``experiment()`` returns the result of one ``gb.train`` call:
+    clean runs (xi 0) at one weight decay > 0 and at least three training fractions alpha.
+
+    The claim: every run fits and then generalizes (train and test accuracy at least 99%), and
+    the grokking delay (``gb.grokking_steps``) shrinks as alpha grows: it never grows from one
+    alpha to the next, and at the largest alpha it is at most a third of the smallest alpha's."""
+    from .history import grokking_steps
+
+    claim = "more training data, shorter grokking delay (at the largest alpha at most 1/3 of the smallest's)"
+
+    def settings(result):
+        table = _remeasured(result)
+        assert table.alpha.nunique() >= 3, f"train at least three alphas, got {sorted(table.alpha.unique())}"
+        assert table.alpha.nunique() == len(table), "one run per alpha (one seed)"
+
+        def positive(v):
+            """one weight decay > 0"""
+            return v > 0
+        _settings(table, xi=0.0, wd=positive)
+        assert table.wd.nunique() == 1, f"one weight decay for every run, got {sorted(table.wd.unique())}"
+        bad = table[(table.train_acc < 0.99) | (table.test_acc < 0.99)]
+        assert bad.empty, (f"every run should reach 99% train and test accuracy; alpha "
+                           f"{bad.alpha.tolist()} ended at test {bad.test_acc.round(3).tolist()}")
+
+    def shrinks(result):
+        steps = grokking_steps(result.history).join(result.runs.set_index("run").alpha)
+        delays = steps.sort_values("alpha").set_index("alpha").delay
+        print("more_data_shorter_delay: delay by alpha: "
+              + ", ".join(f"{a:g}: {d:.0f}" for a, d in delays.items()))
+        assert (delays.diff().dropna() <= 0).all(), f"the delay grows somewhere: {delays.to_dict()}"
+        assert delays.iloc[-1] <= delays.iloc[0] / 3, (
+            f"at the largest alpha the delay is {delays.iloc[-1]:.0f} steps, more than a third of "
+            f"{delays.iloc[0]:.0f} at the smallest")
+
+    return _report_experiment("more_data_shorter_delay", experiment, claim, [settings, shrinks])
+
+
+def fourier_without_weight_decay(experiment) -> bool:
+    """Chapter 3's experiment.  ``experiment()`` returns the result of one ``gb.train`` call:
+    clean runs (xi 0) at one alpha, with at least one run without weight decay and one with.
+
+    The claim: the network generalizes with or without weight decay (test accuracy at least
+    99%), but only weight decay makes (almost) every neuron one Fourier mode: the 5th percentile
+    of the neurons' IPR is above 0.9 in every run with weight decay and below 0.6 in every run
+    without, whose mean IPR is lower by at least 0.1."""
+    from .fourier import model_ipr
+
+    claim = ("without weight decay the network still generalizes, but not every neuron becomes "
+             "a Fourier mode: 5th-percentile IPR < 0.6 without, > 0.9 with weight decay")
+
+    def settings(result):
+        table = _remeasured(result)
+        _settings(table, xi=0.0)
+        assert table.alpha.nunique() == 1, f"one alpha for every run, got {sorted(table.alpha.unique())}"
+        assert (table.wd == 0).any() and (table.wd > 0).any(), (
+            f"train with and without weight decay, got wd {sorted(table.wd.unique())}")
+        bad = table[table.test_acc < 0.99]
+        assert bad.empty, f"runs at wd {bad.wd.tolist()} ended at test accuracy {bad.test_acc.round(3).tolist()} < 0.99"
+
+    def fourier(result):
+        table = _remeasured(result)
+        q05 = model_ipr(result.model).double().quantile(0.05, dim=1).numpy()
+        for r, wd, low, mean in zip(table.run, table.wd, q05, table.mean_ipr):
+            print(f"fourier_without_weight_decay: run {r}, wd {wd:g}: 5th-percentile IPR {low:.3f}, mean {mean:.3f}")
+        decayed = (table.wd > 0).to_numpy()
+        assert (q05[decayed] > 0.9).all(), f"with weight decay, 5th-percentile IPR {q05[decayed].round(3).tolist()}: not all > 0.9"
+        assert (q05[~decayed] < 0.6).all(), f"without weight decay, 5th-percentile IPR {q05[~decayed].round(3).tolist()}: not all < 0.6"
+        gap = table.mean_ipr[decayed].min() - table.mean_ipr[~decayed].max()
+        assert gap >= 0.1, f"mean IPR with weight decay exceeds the one without by only {gap:.3f}"
+
+    return _report_experiment("fourier_without_weight_decay", experiment, claim, [settings, fourier])
+
+
+def more_corruption_memorization(experiment, low: float = 0.3) -> bool:
+    """Chapter 4's experiment.  ``experiment()`` returns the result of one ``gb.train`` call:
+    runs without weight decay at one alpha and at least two corruptions xi, one below 0.5 and
+    one of at least 0.5.
+
+    The claim: the network keeps memorizing the changed labels however many there are (at least
+    90% of them fitted in every run, 99% at xi >= 0.5), but from xi 0.5 on it stops
+    generalizing (test accuracy below 10%: Memorization), and the number of low-IPR neurons (IPR
+    below ``low``) grows with xi: it never falls from one xi to the next, and is larger at the
+    largest xi than at the smallest."""
+    from .fourier import model_ipr
+
+    claim = ("more changed labels: all still memorized, test accuracy at chance from xi 0.5 on, "
+             f"and more neurons with IPR < {low}")
+
+    def settings(result):
+        table = _remeasured(result)
+        _settings(table, wd=0.0)
+        assert table.alpha.nunique() == 1, f"one alpha for every run, got {sorted(table.alpha.unique())}"
+        assert (table.xi < 0.5).any() and (table.xi >= 0.5).any(), (
+            f"train at a xi below 0.5 and one of at least 0.5, got {sorted(table.xi.unique())}")
+
+    def memorizes(result):
+        table = _remeasured(result).sort_values("xi")
+        for r in table.itertuples():
+            print(f"more_corruption_memorization: xi {r.xi:g}: changed labels fitted {r.corrupt_acc:.3f}, "
+                  f"test accuracy {r.test_acc:.3f}")
+        assert (table.corrupt_acc >= 0.9).all(), f"changed labels fitted: {table.corrupt_acc.round(3).tolist()}"
+        high = table[table.xi >= 0.5]
+        assert (high.corrupt_acc >= 0.99).all(), f"at xi >= 0.5, changed labels fitted: {high.corrupt_acc.round(3).tolist()}"
+        assert (high.test_acc < 0.1).all(), f"at xi >= 0.5, test accuracy {high.test_acc.round(3).tolist()}: not all < 0.1"
+
+    def more_neurons(result):
+        table = _remeasured(result)
+        table["n_low"] = (model_ipr(result.model) < low).sum(1).numpy()
+        n_low = table.groupby("xi").n_low.mean()
+        print(f"more_corruption_memorization: neurons with IPR < {low} by xi: "
+              + ", ".join(f"{x:g}: {n:.0f}" for x, n in n_low.items()))
+        assert (n_low.diff().dropna() >= 0).all(), f"the count falls somewhere: {n_low.to_dict()}"
+        assert n_low.iloc[-1] > n_low.iloc[0], f"no more low-IPR neurons at xi {n_low.index[-1]:g} than at {n_low.index[0]:g}"
+
+    return _report_experiment("more_corruption_memorization", experiment, claim,
+                              [settings, memorizes, more_neurons])
+
+
+def full_inversion_line(experiment) -> bool:
+    """Chapter 6's experiment.  ``experiment()`` returns the result of one ``gb.train`` call: a
+    line of cells at one alpha and one weight decay (the chapter's Full Inversion value), with
+    at least four corruptions xi in (0, 0.3].
+
+    The claim: along the whole line the network is fully inverted: it answers at least 95% of
+    the changed training pairs with their true label, its test accuracy is at least 99%, and
+    its training accuracy sits at the Full Inversion level 1 - xi (1 - 1/p), within 0.02."""
+    claim = "at the Full Inversion weight decay every xi up to 0.3 inverts: train accuracy 1 - xi (1 - 1/p)"
+
+    def settings(result):
+        table = _remeasured(result)
+
+        def line(v):
+            """xi in (0, 0.3]"""
+            return 0 < v <= 0.3
+        _settings(table, xi=line)
+        assert table.xi.nunique() >= 4, f"train at least four xi, got {sorted(table.xi.unique())}"
+        assert table.alpha.nunique() == 1 and table.wd.nunique() == 1, "one alpha and one weight decay"
+
+    def inverted(result):
+        table = _remeasured(result).sort_values("xi")
+        level = 1 - table.xi * (1 - 1 / result.config.p)
+        for r, fi in zip(table.itertuples(), level):
+            print(f"full_inversion_line: xi {r.xi:g}: train accuracy {r.train_acc:.4f} (level {fi:.4f}), "
+                  f"changed pairs answered truly {r.corrupt_true_acc:.3f}, test {r.test_acc:.4f}")
+        assert (table.corrupt_true_acc >= 0.95).all(), (
+            f"changed pairs answered with the true label: {table.corrupt_true_acc.round(3).tolist()}")
+        assert (table.test_acc >= 0.99).all(), f"test accuracy: {table.test_acc.round(4).tolist()}"
+        off = (table.train_acc - level).abs()
+        assert (off <= 0.02).all(), f"train accuracy off the Full Inversion level by {off.round(4).tolist()}"
+
+    return _report_experiment("full_inversion_line", experiment, claim, [settings, inverted])
+
+
+def inversion_grows_with_weight_decay(experiment, partial_wd: float, full_wd: float) -> bool:
+    """Chapter 7's experiment.  ``experiment()`` returns the result of one ``gb.train`` call:
+    runs at one alpha and xi > 0 with at least four weight decays from the chapter's Partial
+    Inversion value ``partial_wd`` to its Full Inversion value ``full_wd`` (both included).
+
+    The claim: stage 2 goes further the larger the weight decay.  The fraction of changed
+    training pairs answered with their true label never falls by more than 0.03 from one weight
+    decay to the next (near 1 it wavers by a pair or two); it is below 0.9 at ``partial_wd`` (part of the changed labels stay
+    memorized) and at least 0.95 at ``full_wd``; every run generalizes (test accuracy >= 95%)."""
+    claim = (f"from wd {partial_wd:g} to {full_wd:g} the changed pairs answered truly grow from "
+             "below 0.9 to at least 0.95, never falling on the way")
+
+    def settings(result):
+        table = _remeasured(result)
+
+        def between(v):
+            """weight decays from partial_wd to full_wd"""
+            return partial_wd - 1e-6 <= v <= full_wd + 1e-6
+        _settings(table, wd=between)
+        wds = sorted(table.wd.unique())
+        assert len(wds) >= 4, f"train at least four weight decays, got {wds}"
+        assert abs(wds[0] - partial_wd) < 1e-6 and abs(wds[-1] - full_wd) < 1e-6, (
+            f"include both ends, {partial_wd:g} and {full_wd:g}; got {wds}")
+        assert table.alpha.nunique() == 1 and table.xi.nunique() == 1 and (table.xi > 0).all(), (
+            "one alpha and one xi > 0 for every run")
+
+    def grows(result):
+        table = _remeasured(result)
+        truly = table.groupby("wd").corrupt_true_acc.mean()
+        print("inversion_grows_with_weight_decay: changed pairs answered truly by wd: "
+              + ", ".join(f"{wd:g}: {a:.3f}" for wd, a in truly.items()))
+        assert (table.test_acc >= 0.95).all(), f"test accuracy: {table.test_acc.round(3).tolist()}"
+        assert (truly.diff().dropna() >= -0.03).all(), f"it falls somewhere: {truly.round(3).to_dict()}"
+        assert truly.iloc[0] < 0.9, f"at wd {truly.index[0]:g} already {truly.iloc[0]:.3f} (not Partial Inversion)"
+        assert truly.iloc[-1] >= 0.95, f"at wd {truly.index[-1]:g} only {truly.iloc[-1]:.3f} (not Full Inversion)"
+
+    return _report_experiment("inversion_grows_with_weight_decay", experiment, claim, [settings, grows])
+
+
+def transformer_neuron_ipr(fn) -> bool:
+    """``fn(pre, out)`` returns the (N,) IPR of N transformer MLP neurons from their
+    pre-activations ``pre`` of shape (p, p, N) (pair (m, n), neuron k) and their output vectors
+    ``out`` of shape (N, p): the mean of three IPRs (``grokbook.ipr_of_vectors``), of
+    f(m) = mean over n of pre[m, n, k], of g(n) = mean over m of pre[m, n, k], and of out[k]."""
+    from .fourier import ipr_of_vectors
+
+    g = torch.Generator().manual_seed(19)
+
+    def want(pre, out):
+        return (ipr_of_vectors(pre.mean(1).T) + ipr_of_vectors(pre.mean(0).T) + ipr_of_vectors(out)) / 3
+
+    def random_case(p, N):
+        pre = torch.randn(p, p, N, generator=g, dtype=torch.float64)
+        out = torch.randn(N, p, generator=g, dtype=torch.float64)
+        return lambda f: _close(f(pre.clone(), out.clone()), want(pre, out), f"random, p={p}, N={N}", atol=1e-9)
+
+    def cosine_case(f):  # pre[m, n, k] = cos(w_k m) + cos(w_k n + phi) + a product term of mean 0
+        p, N = 31, 5
+        t = torch.arange(p, dtype=torch.float64)
+        freq = torch.arange(1, N + 1, dtype=torch.float64)
+        c = lambda x, phi=0.0: torch.cos(2 * torch.pi * freq * x[:, None] / p + phi)  # (p, N)
+        pre = c(t)[:, None, :] + c(t, 1.0)[None, :, :] + c(t)[:, None, :] * c(t, 2.0)[None, :, :]
+        _close(f(pre.clone(), c(t, 0.5).T.clone()), torch.ones(N, dtype=torch.float64),
+               "pure cosines in m, in n and out (and a product of two, mean 0 over either token)", atol=1e-9)
+
+    cases = [cosine_case] + [random_case(p, N) for p, N in ((7, 3), (31, 16), (53, 40))]
+    return _report("transformer_neuron_ipr", fn, cases)
+
+
+def _frame(out, columns, what):
+    """``out`` as a DataFrame with at least ``columns`` (assertion messages name them)."""
+    import pandas as pd
+
+    assert isinstance(out, pd.DataFrame), f"return a pandas DataFrame ({what}), got {type(out).__name__}"
+    missing = [c for c in columns if c not in out.columns]
+    assert not missing, f"the DataFrame lacks the column(s) {missing} ({what})"
+    return out.reset_index(drop=True)
+
+
+def pruning_by_norm(experiment, result, run: int = 0) -> bool:
+    """Chapter 5's experiment.  ``experiment()`` prunes the network ``run`` of ``result`` (the
+    chapter's ``gb.train`` result, without weight decay) lowest weight norm first, the norm of
+    neuron k being ||U_k||^2 + ||V_k||^2 + ||W_:k||^2, at five or more fractions including 0.5,
+    and returns a DataFrame with one row per fraction: ``fraction``, ``corrupt_acc``,
+    ``clean_acc``, ``test_acc`` (``gb.evaluate`` with a ``neuron_mask``).
+
+    The claim: magnitude finds the memorizing neurons too.  With half the neurons pruned at
+    most 30% of the changed labels are still fitted while at least 95% of the clean training
+    labels are, and pruning by IPR (lowest first) removes the changed labels at least as fast:
+    at every fraction at most 0.02 more of them stay fitted than after pruning by norm."""
+    import numpy as np
+
+    from .fourier import model_ipr
+    from .prune import prune_masks
+    from .train import evaluate
+
+    claim = ("pruning the smallest-norm neurons also removes the memorized labels (at half the "
+             "neurons, <= 30% still fitted, clean >= 95%), and pruning by IPR removes them at least as fast")
+    model = result.model
+    norm = (model.U.detach().square().sum(-1) + model.V.detach().square().sum(-1)
+            + model.W.detach().square().sum(-2))[run]
+    ipr = model_ipr(model)[run]
+    columns = ("fraction", "corrupt_acc", "clean_acc", "test_acc")
+
+    def measure(fractions, score):
+        masks = torch.ones(len(fractions), model.K, norm.shape[0], dtype=model.U.dtype)
+        masks[:, run] = prune_masks(score, fractions, "low").to(model.U.dtype)
+        with torch.no_grad():
+            rows = [evaluate(model, result.data, neuron_mask=mask) for mask in masks]
+        return {c: np.array([r[c][run].item() for r in rows]) for c in columns[1:]}
+
+    def yours(out):
+        out = _frame(out, columns, "one row per fraction")
+        fractions = out.fraction.to_numpy(dtype=float)
+        assert len(set(fractions.round(6))) >= 5 and any(abs(fractions - 0.5) < 1e-9), (
+            f"prune at five or more fractions including 0.5, got {fractions.round(3).tolist()}")
+        want = measure(fractions.tolist(), norm)
+        for c in columns[1:]:
+            assert np.allclose(out[c].to_numpy(dtype=float), want[c], atol=1e-6), (
+                f"{c}: yours {out[c].round(4).tolist()}, the network pruned lowest norm first "
+                f"gives {want[c].round(4).tolist()}")
+
+    def magnitude_finds_them(out):
+        out = _frame(out, columns, "one row per fraction")
+        half = out[(out.fraction - 0.5).abs() < 1e-9].iloc[0]
+        print(f"pruning_by_norm: half the neurons pruned lowest norm first: changed labels fitted "
+              f"{half.corrupt_acc:.3f}, clean {half.clean_acc:.3f}, test {half.test_acc:.3f}")
+        assert half.corrupt_acc <= 0.3, f"{half.corrupt_acc:.3f} of the changed labels still fitted"
+        assert half.clean_acc >= 0.95, f"only {half.clean_acc:.3f} of the clean labels still fitted"
+
+    def ipr_first(out):
+        out = _frame(out, columns, "one row per fraction")
+        by_ipr = measure(out.fraction.astype(float).tolist(), ipr)["corrupt_acc"]
+        by_norm = out.corrupt_acc.to_numpy(dtype=float)
+        print("pruning_by_norm: changed labels fitted by fraction (IPR | norm): " + ", ".join(
+            f"{f:g}: {a:.3f} | {b:.3f}" for f, a, b in zip(out.fraction, by_ipr, by_norm)))
+        worse = by_ipr - by_norm
+        assert (worse <= 0.02).all(), f"by IPR, more changed labels stay at fractions {out.fraction[worse > 0.02].tolist()}"
+
+    return _report_experiment("pruning_by_norm", experiment, claim, [yours, magnitude_finds_them, ipr_first])
+
+
+def margin_score(experiment, full) -> bool:
+    """Chapter 8's experiment.  ``experiment()`` scores every training pair of each network of
+    ``full`` (the chapter's networks trained on all the data) by minus its margin: the largest
+    output at another label minus the output at the given label.  It returns a DataFrame with
+    one row per network: ``run`` and ``auc``, the ROC AUC of the score for the changed pairs
+    against the clean training pairs (``grokbook.memorization.roc_auc``).
+
+    The claim: one network's margin finds the changed labels in every phase (AUC at least
+    0.98), Coexistence, where they are fitted, included."""
+    import numpy as np
+
+    from .memorization import roc_auc
+
+    claim = "one trained network's margin ranks the changed pairs above the clean ones in every phase (AUC >= 0.98)"
+    with torch.no_grad():
+        out = full.model().double()  # (K, p*p, p)
+    data = full.data
+    labels = data.labels
+    at_label = out.gather(2, labels[..., None]).squeeze(2)
+    others = out.scatter(2, labels[..., None], -float("inf")).amax(2)
+    score = others - at_label
+    want = np.array([roc_auc(score[k][data.train[k]].numpy(), data.changed[k][data.train[k]].numpy())
+                     for k in range(len(full.runs))])
+
+    def yours(res):
+        res = _frame(res, ("run", "auc"), "one row per network of full").sort_values("run")
+        assert res.run.tolist() == list(range(len(full.runs))), (
+            f"one row per network of full, runs 0 .. {len(full.runs) - 1}; got {res.run.tolist()}")
+        got = res.auc.to_numpy(dtype=float)
+        assert np.allclose(got, want, atol=1e-6), (
+            f"AUC: yours {got.round(4).tolist()}, the networks' margins give {want.round(4).tolist()}")
+
+    def every_phase(res):
+        for r, auc in zip(full.runs.itertuples(), want):
+            print(f"margin_score: wd {r.wd:g}, seed {r.data_seed} ({r.phase}): AUC {auc:.4f}")
+        assert (want >= 0.98).all(), f"AUC below 0.98 in runs {np.flatnonzero(want < 0.98).tolist()}"
+
+    return _report_experiment("margin_score", experiment, claim, [yours, every_phase])
+
+
+def pruning_against_random(experiment, result, runs, fraction: float = 0.2) -> bool:
+    """Chapter 9's experiment.  ``experiment()`` prunes a ``fraction`` of the MLP neurons of each
+    transformer in ``runs`` (run numbers of ``result``, the chapter's runs with the smaller weight
+    decay) twice, lowest IPR first and in random order (``gb.prune_curve`` with ``order="low"``
+    and ``order="random"``, its default seed), and returns a DataFrame with one row per run and
+    order: ``run``, ``order``, ``corrupt_acc``, ``test_acc``.
+
+    The claim: the IPR finds the memorizing neurons better than chance.  In every run, pruning
+    lowest IPR first leaves at most as many changed labels fitted as random pruning, and keeps
+    the test accuracy higher by at least 0.1."""
+    import numpy as np
+
+    from .prune import prune_curve
+
+    runs = [int(r) for r in runs]
+    claim = (f"pruning {fraction:.0%} of the neurons lowest IPR first removes at least as many memorized "
+             "labels as random pruning, and keeps test accuracy at least 0.1 higher")
+    want = {(r, o): prune_curve(result.model, result.data, r, order=o, fractions=[fraction]).iloc[0]
+            for r in runs for o in ("low", "random")}
+
+    def yours(res):
+        res = _frame(res, ("run", "order", "corrupt_acc", "test_acc"), "one row per run and order")
+        got = {(int(r.run), r.order): r for r in res.itertuples()}
+        assert sorted(got) == sorted(want), f"rows for runs {runs} and orders low, random; got {sorted(got)}"
+        for key, w in want.items():
+            for c in ("corrupt_acc", "test_acc"):
+                assert abs(getattr(got[key], c) - w[c]) < 1e-6, (
+                    f"run {key[0]}, order {key[1]}: {c} {getattr(got[key], c):.4f}; pruning gives {w[c]:.4f}")
+
+    def better_than_chance(res):
+        for r in runs:
+            low, rnd = want[r, "low"], want[r, "random"]
+            print(f"pruning_against_random: run {r}: changed labels fitted {low.corrupt_acc:.3f} (low IPR) | "
+                  f"{rnd.corrupt_acc:.3f} (random); test {low.test_acc:.3f} | {rnd.test_acc:.3f}")
+            assert low.corrupt_acc <= rnd.corrupt_acc, f"run {r}: more changed labels stay than after random pruning"
+            assert low.test_acc >= rnd.test_acc + 0.1, f"run {r}: test accuracy not 0.1 above random pruning's"
+
+    return _report_experiment("pruning_against_random", experiment, claim, [yours, better_than_chance])

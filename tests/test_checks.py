@@ -10,6 +10,7 @@ import inspect
 import re
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -108,6 +109,14 @@ def _boundary_as_full(runs):  # train = 1.05 - xi counted as Full Inversion
         if r.test_acc >= 0.9 and abs(r.train_acc - (1.05 - r.xi)) < 1e-12:
             t[list(a).index(r.alpha), list(x).index(r.xi)] = "Full Inversion"
     return a, x, t
+
+
+def naive_phase(train, test, xi, margin=0.05):  # the rule as a student writes it, no rounding
+    if test >= 0.9:
+        if train >= 0.9:
+            return "Coexistence"
+        return "Partial Inversion" if train >= 1 + margin - xi else "Full Inversion"
+    return "Memorization" if train >= 0.9 else "Forgetting / Confusion"
 
 
 def _feldman(member, correct):
@@ -214,6 +223,22 @@ TABLE = {
         "along the embedding, not the tokens": lambda E: (lambda P: P / P.sum())(
             torch.fft.rfft(E, dim=1).abs().square().sum(0)),
     }),
+    "phase_rule": (naive_phase, {
+        "1 - xi instead of 1.05 - xi": lambda a, b, x: naive_phase(a, b, x, margin=0.0),
+        "strict inequalities at 0.9": lambda a, b, x: naive_phase(a - 1e-12 if a == 0.9 else a,
+                                                                 b - 1e-12 if b == 0.9 else b, x),
+        "Memorization and Forgetting swapped": lambda a, b, x: {
+            "Memorization": "Forgetting / Confusion", "Forgetting / Confusion": "Memorization"}.get(
+                naive_phase(a, b, x), naive_phase(a, b, x)),
+    }),
+    "transformer_neuron_ipr": (lambda pre, out: (ipr_of_vectors(pre.mean(1).T) + ipr_of_vectors(pre.mean(0).T)
+                                                 + ipr_of_vectors(out)) / 3, {
+        "inputs only": lambda pre, out: (ipr_of_vectors(pre.mean(1).T) + ipr_of_vectors(pre.mean(0).T)) / 2,
+        "the IPR of the whole (p*p) pre-activation": lambda pre, out: (
+            ipr_of_vectors(pre.reshape(-1, pre.shape[-1]).T) + ipr_of_vectors(out)) / 2,
+        "the largest, not the mean, over the other token": lambda pre, out: (
+            ipr_of_vectors(pre.amax(1).T) + ipr_of_vectors(pre.amax(0).T) + ipr_of_vectors(out)) / 3,
+    }),
     "loo_change": (loo_change, {
         "the residual, not the change": lambda X, Y, lam: (lambda H: Y - H @ Y)(
             X @ torch.linalg.solve(X.T @ X + lam * torch.eye(X.shape[1], dtype=X.dtype), X.T)),
@@ -232,7 +257,8 @@ def public_checks():
 
 
 def test_every_check_has_a_row():
-    assert sorted(TABLE) == public_checks()
+    assert sorted([*TABLE, *EXPERIMENTS]) == public_checks()
+    assert not set(TABLE) & set(EXPERIMENTS)
 
 
 @pytest.mark.parametrize("name", sorted(TABLE))
@@ -264,3 +290,184 @@ def test_the_ipr_check_says_what_a_zero_vector_should_give(capsys):
     x = torch.randn(3, 53, dtype=torch.float64)
     x[1] = 0
     assert torch.isnan(naive_ipr(x)[1]) and ipr_of_vectors(x)[1] == 0  # the case is a real one
+
+
+# ----------------------------------------------------------------------------- experiment checks
+# An experiment check calls the student's experiment once, measures what it returned again (the
+# networks, not the numbers stated beside them) and tests one of the chapter's claims.  The right
+# experiments run in their chapters under nbmake, in both profiles; here: the stub, and one wrong
+# experiment per way of going wrong, on networks too small to grok (trained in well under a second).
+TINY = gb.Config(p=11, width=24, steps=40, log_every=10)
+
+
+def tiny(alpha=(0.5,), xi=(0.0,), wd=(1.0,), keep_model=True):
+    return gb.train(gb.grid(alpha=list(alpha), xi=list(xi), wd=list(wd)), TINY, progress=False,
+                    keep_model=keep_model)
+
+
+def tampered(result):
+    result.runs["test_acc"] = 1.0
+    return result
+
+
+def spread(n_seeds=300, p=53, n_train=1966, xi=0.25, exact_is_corrupted=False, independent_as_exact=False):
+    """The chapter 1 experiment: changed-label counts over seeds, both ways."""
+    g = torch.Generator().manual_seed(1)
+    n_c = round(xi * n_train)
+    chance = torch.binomial(torch.full((n_seeds,), float(n_c)), torch.full((n_seeds,), 1 / p), generator=g)
+    exact = torch.full((n_seeds,), float(n_c)) if exact_is_corrupted else n_c - chance
+    redrawn = torch.rand(n_seeds, n_train, generator=g) < xi
+    moved = torch.randint(0, p, (n_seeds, n_train), generator=g) != 0
+    independent = exact if independent_as_exact else (redrawn & moved).sum(1)
+    return {"exact": exact, "independent": independent}
+
+
+def pruned_frame(result, score, fractions=(0, 0.1, 0.2, 0.3, 0.4, 0.5)):
+    rows = []
+    for f in fractions:
+        mask = torch.ones(result.model.K, score.shape[-1])
+        mask[0] = gb.prune.prune_masks(score[0], [f], "low")[0]
+        e = gb.evaluate(result.model, result.data, neuron_mask=mask)
+        rows.append(dict(fraction=f, **{c: e[c][0].item() for c in ("corrupt_acc", "clean_acc", "test_acc")}))
+    return pd.DataFrame(rows)
+
+
+def weight_norm(result):
+    m = result.model
+    return (m.U.detach().square().sum(-1) + m.V.detach().square().sum(-1) + m.W.detach().square().sum(-2))
+
+
+def margin_frame(result, sign=1.0, drop_last=False):
+    out = result.model().detach()
+    rows = []
+    for k in range(len(result.runs) - drop_last):
+        labels, train = result.data.labels[k], result.data.train[k]
+        at = out[k].gather(1, labels[:, None]).squeeze(1)
+        others = out[k].scatter(1, labels[:, None], -float("inf")).max(1).values
+        rows.append(dict(run=k, auc=reference_auc((sign * (others - at))[train].numpy(),
+                                                  result.data.changed[k][train].numpy())))
+    return pd.DataFrame(rows)
+
+
+def random_pruning_frame(result, runs, orders=("low", "random")):
+    rows = []
+    for r in runs:
+        for o in orders:
+            c = gb.prune_curve(result.model, result.data, r, order=o, fractions=[0.2]).iloc[0]
+            rows.append(dict(run=r, order=o if o != "high" else "random", corrupt_acc=c.corrupt_acc, test_acc=c.test_acc))
+    return pd.DataFrame(rows)
+
+
+CORRUPTED_TINY = dict(alpha=(0.6,), xi=(0.3,), wd=(0.0,))
+# check name -> (its arguments after the experiment, {what is wrong: (the experiment, the message expected)})
+EXPERIMENTS = {
+    "corruption_spread": (lambda: (53, 1966, 0.25), {
+        "the corrupted count, not the changed one": (lambda: spread(exact_is_corrupted=True), r"case 1 of 3 .*exact: mean"),
+        "fewer than 200 seeds": (lambda: spread(n_seeds=50), r"case 1 of 3 .*50 seeds"),
+        "the exact count twice": (lambda: spread(independent_as_exact=True), r"case 2 of 3 .*independent: standard deviation"),
+        "not a dict": (lambda: [1, 2, 3], r"case 1 of 3 .*return a dict"),
+    }),
+    "more_data_shorter_delay": (lambda: (), {
+        "not gb.train's result": (lambda: {"runs": None}, r"case 1 of 2 .*return what gb.train returns"),
+        "no networks kept": (lambda: tiny(alpha=(0.3, 0.5, 0.7), keep_model=False), r"case 1 of 2 .*kept no networks"),
+        "accuracies written by hand": (lambda: tampered(tiny(alpha=(0.3, 0.5, 0.7))),
+                                       r"case 1 of 2 .*test_acc in result.runs is not what the networks give"),
+        "corrupted labels": (lambda: tiny(alpha=(0.3, 0.5, 0.7), xi=(0.2,)), r"case 1 of 2 .*the runs' xi: \[0.2\]"),
+        "two alphas": (lambda: tiny(alpha=(0.3, 0.7)), r"case 1 of 2 .*at least three alphas"),
+        "networks that never grok": (lambda: tiny(alpha=(0.3, 0.5, 0.7)), r"case 1 of 2 .*every run should reach 99%"),
+    }),
+    "fourier_without_weight_decay": (lambda: (), {
+        "no run without weight decay": (lambda: tiny(wd=(1.0, 2.0)), r"case 1 of 2 .*with and without weight decay"),
+        "networks that never grok": (lambda: tiny(wd=(0.0, 1.0)), r"case 1 of 2 .*test accuracy .* < 0.99"),
+    }),
+    "more_corruption_memorization": (lambda: (), {
+        "with weight decay": (lambda: tiny(xi=(0.2, 0.5), wd=(1.0,)), r"case 1 of 3 .*the runs' wd"),
+        "no xi of 0.5 or more": (lambda: tiny(xi=(0.1, 0.3), wd=(0.0,)), r"case 1 of 3 .*at least 0.5"),
+        "fewer low-IPR neurons at the larger xi": (lambda: tiny(xi=(0.2, 0.5), wd=(0.0,)), r"case 3 of 3 .*the count falls"),
+    }),
+    "full_inversion_line": (lambda: (), {
+        "xi beyond 0.3": (lambda: tiny(xi=(0.1, 0.2, 0.3, 0.4), wd=(15.0,)), r"case 1 of 2 .*xi in \(0, 0.3\]"),
+        "three cells": (lambda: tiny(xi=(0.1, 0.2, 0.3), wd=(15.0,)), r"case 1 of 2 .*at least four xi"),
+        "networks that never invert": (lambda: tiny(xi=(0.1, 0.15, 0.2, 0.3), wd=(15.0,)),
+                                       r"case 2 of 2 .*answered with the true label"),
+    }),
+    "inversion_grows_with_weight_decay": (lambda: (5.5, 15.0), {
+        "an end missing": (lambda: tiny(xi=(0.2,), wd=(5.5, 8.0, 10.0, 12.0)), r"case 1 of 2 .*include both ends"),
+        "a weight decay outside": (lambda: tiny(xi=(0.2,), wd=(0.0, 5.5, 10.0, 15.0)), r"case 1 of 2 .*the runs' wd"),
+        "networks that never generalize": (lambda: tiny(xi=(0.2,), wd=(5.5, 8.0, 12.0, 15.0)),
+                                           r"case 2 of 2 .*test accuracy"),
+    }),
+    "pruning_by_norm": (lambda: (tiny(**CORRUPTED_TINY),), {
+        "not a DataFrame": (lambda: [0.5, 0.1], r"case 1 of 3 .*return a pandas DataFrame"),
+        "no fraction 0.5": (lambda: pd.DataFrame(dict(fraction=[0, 0.1, 0.2, 0.3, 0.4], corrupt_acc=0.0, clean_acc=1.0,
+                                                      test_acc=1.0)), r"case 1 of 3 .*including 0.5"),
+    }),
+    "margin_score": (lambda: (tiny(alpha=(0.6, 0.7), xi=(0.3,), wd=(0.0,)),), {
+        "a row missing": (lambda: pd.DataFrame(dict(run=[0], auc=[0.5])), r"case 1 of 2 .*one row per network"),
+        "the AUC of the margin, not of minus it": (lambda: pd.DataFrame(dict(run=[0, 1], auc=[0.25, 0.5])),
+                                                   r"case 1 of 2 .*AUC: yours"),
+    }),
+    "pruning_against_random": (lambda: (tiny(**CORRUPTED_TINY), [0]), {
+        "no random rows": (lambda: pd.DataFrame(dict(run=[0], order=["low"], corrupt_acc=[0.0], test_acc=[1.0])),
+                           r"case 1 of 2 .*rows for runs \[0\]"),
+        "numbers not the network's": (lambda: pd.DataFrame(dict(run=[0, 0], order=["low", "random"],
+                                                                corrupt_acc=[0.0, 1.0], test_acc=[1.0, 0.0])),
+                                      r"case 1 of 2 .*run 0, order low: corrupt_acc"),
+    }),
+}
+
+
+@pytest.mark.parametrize("name", sorted(EXPERIMENTS))
+def test_an_experiment_stub_is_not_attempted(name, capsys):
+    assert getattr(checks, name)(stub, *EXPERIMENTS[name][0]()) is False
+    assert capsys.readouterr().out == f"{name}: not attempted yet (your experiment raises NotImplementedError)\n"
+
+
+@pytest.mark.parametrize("name", sorted(EXPERIMENTS))
+def test_an_experiment_check_wants_the_function_itself(name):
+    with pytest.raises(TypeError, match=rf"^{name}: pass your experiment function itself"):
+        getattr(checks, name)({"a": "result"}, *EXPERIMENTS[name][0]())
+
+
+WRONG_EXPERIMENTS = [(name, what) for name in sorted(EXPERIMENTS) for what in EXPERIMENTS[name][1]]
+
+
+@pytest.mark.parametrize("name, what", WRONG_EXPERIMENTS, ids=[f"{n}: {w}" for n, w in WRONG_EXPERIMENTS])
+def test_a_wrong_experiment_fails_naming_the_case(name, what, capsys):
+    experiment, message = EXPERIMENTS[name][1][what]
+    args = EXPERIMENTS[name][0]()
+    out = experiment()
+    with pytest.raises(AssertionError, match=rf"^{name}: {message}"):
+        getattr(checks, name)(lambda: out, *args)
+    printed = capsys.readouterr().out
+    assert printed.startswith(f"{name}: the claim: ") and "passed" not in printed
+
+
+def test_the_chapter_1_experiment_passes_on_a_right_simulation(capsys):
+    assert checks.corruption_spread(lambda: spread(), 53, 1966, 0.25) is True
+    assert capsys.readouterr().out.endswith("corruption_spread: all 3 cases passed\n")
+
+
+def test_the_pruning_and_margin_checks_take_the_right_numbers_of_a_network(capsys):
+    """On networks too small to grok, the right experiment passes its first case (its numbers are
+    the network's) and fails only on the claim; a near miss (another order) fails the first."""
+    result = tiny(**CORRUPTED_TINY)
+    with pytest.raises(AssertionError, match=r"^pruning_by_norm: case 1 of 3 failed: corrupt_acc: yours"):
+        checks.pruning_by_norm(lambda: pruned_frame(result, result.ipr()), result)  # by IPR, not by norm
+    try:
+        checks.pruning_by_norm(lambda: pruned_frame(result, weight_norm(result)), result)
+    except AssertionError as err:
+        assert re.match(r"pruning_by_norm: case [23] of 3 failed", str(err)), err
+    both = tiny(alpha=(0.6, 0.7), xi=(0.3,), wd=(0.0,))
+    with pytest.raises(AssertionError, match=r"^margin_score: case 1 of 2 failed: AUC: yours"):
+        checks.margin_score(lambda: margin_frame(both, sign=-1.0), both)
+    try:
+        assert checks.margin_score(lambda: margin_frame(both), both)
+    except AssertionError as err:
+        assert re.match(r"margin_score: case 2 of 2 failed: AUC below 0.98", str(err)), err
+    with pytest.raises(AssertionError, match=r"^pruning_against_random: case 1 of 2 failed: run 0, order random"):
+        checks.pruning_against_random(lambda: random_pruning_frame(result, [0], ("low", "high")), result, [0])
+    try:
+        checks.pruning_against_random(lambda: random_pruning_frame(result, [0]), result, [0])
+    except AssertionError as err:
+        assert re.match(r"pruning_against_random: case 2 of 2 failed", str(err)), err

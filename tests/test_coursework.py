@@ -1,6 +1,7 @@
-"""Coursework (grokbook.coursework): student notebooks from every chapter, and the grader on a
-folder of crafted submissions (correct, wrong, crashing, endless, empty, not a notebook, one that
-deletes the files around it)."""
+"""Coursework (grokbook.coursework): student notebooks from every chapter, each executed from top
+to bottom (every exercise not attempted) and then with the reference solutions pasted back
+(every check passes); and the grader on a folder of crafted submissions (correct, wrong, crashing,
+endless, empty, not a notebook, one that deletes the files around it)."""
 from __future__ import annotations
 
 import json
@@ -9,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from grokbook.coursework import exercises, grade, solution_cells, student_notebook, write_assignments
+from grokbook.coursework import (exercises, grade, read_grades, solution_cells, student_notebook,
+                                 write_assignments)
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -36,6 +38,47 @@ def test_a_student_notebook_keeps_every_check_and_no_solution(path):
     assert not any("assert gb.checks" in source(c) for c in student["cells"]), "no solution asserting its check"
     assert student["cells"][1]["id"] == "coursework-note"
     assert len(student["cells"]) == len(chapter["cells"]) - len(solutions) + 1
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.name)
+def test_every_chapter_has_three_graded_exercises_one_an_experiment(path):
+    """Issue 18's bar: at least three exercises with a check, and one of them an experiment (a
+    check that calls the student's experiment and tests a claim on what it returns)."""
+    import inspect
+
+    from grokbook import checks
+
+    names = exercises(json.loads(path.read_text()))
+    assert len(names) >= 3, f"{path.name}: graded exercises {names}"
+    experiments = [n for n in names if "_report_experiment(" in inspect.getsource(getattr(checks, n))]
+    assert experiments, f"{path.name}: no experiment among {names}"
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.name)
+def test_a_student_notebook_runs_to_the_end_then_passes_with_the_solutions_pasted_back(path):
+    """One kernel per chapter (the chapter's cost, once): the student notebook as handed out, every
+    exercise reported not attempted and no cell failing; then the chapter's solution cells, pasted
+    back at the end in their order, and every check passes."""
+    import copy
+
+    import nbformat
+    from nbclient import NotebookClient
+
+    chapter = json.loads(path.read_text())
+    names = exercises(chapter)
+    student = student_notebook(chapter)
+    handed_out = len(student["cells"])
+    for k, i in enumerate(solution_cells(chapter)):
+        pasted = copy.deepcopy(chapter["cells"][i])
+        pasted["id"] = f"pasted-solution-{k}"
+        student["cells"].append(pasted)
+    nb = nbformat.from_dict(student)
+    NotebookClient(nb, timeout=600, kernel_name="python3", allow_errors=False,
+                   resources={"metadata": {"path": str(path.parent)}}).execute()
+    before = read_grades({"cells": nb.cells[:handed_out]}, names)
+    after = read_grades({"cells": nb.cells[handed_out:]}, names)
+    assert before == {n: ("not attempted", "") for n in names}, before
+    assert after == {n: ("passed", "") for n in names}, after
 
 
 def test_assign_writes_every_chapter_with_a_badge_for_its_own_path(tmp_path):
