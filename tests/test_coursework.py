@@ -72,7 +72,7 @@ def test_a_student_notebook_runs_to_the_end_then_passes_with_the_solutions_paste
         pasted = copy.deepcopy(chapter["cells"][i])
         pasted["id"] = f"pasted-solution-{k}"
         student["cells"].append(pasted)
-    nb = nbformat.from_dict(student)
+    nb = nbformat.reads(json.dumps(student), as_version=4)  # sources as strings, as from a file
     NotebookClient(nb, timeout=600, kernel_name="python3", allow_errors=False,
                    resources={"metadata": {"path": str(path.parent)}}).execute()
     before = read_grades({"cells": nb.cells[:handed_out]}, names)
