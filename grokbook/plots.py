@@ -706,3 +706,35 @@ def weight_decay_diagram(runs, ax=None, title: str = ""):
                        ax=ax, title=title)
     ax.set_ylabel("weight decay")
     return ax
+
+
+# --- chapter 8: capacity ---
+CAPACITY_PANELS = (("test_acc", "test accuracy"), ("corrupt_acc", "changed labels fitted"),
+                   ("low_share", "share of neurons with IPR < 0.3"),
+                   ("fit_step", "step: 90% of the changed labels fitted"))
+
+
+def capacity_curves(table, axes=None):
+    """Four panels against the width N (log axis), one line per weight decay (each seed a dot,
+    the line their mean): test accuracy, the fraction of changed labels fitted, the share of
+    low-IPR neurons, and the step at which 90% of the changed labels are fitted (runs that never
+    fit them have no dot)."""
+    data = table.assign(low_share=table.n_low / table.width,
+                        weight_decay=[f"wd = {wd:g}" for wd in table.wd])
+    if axes is None:
+        _, axes = plt.subplots(1, len(CAPACITY_PANELS), figsize=(4 * len(CAPACITY_PANELS), 3.2),
+                               constrained_layout=True)
+    for ax, (column, label) in zip(axes, CAPACITY_PANELS):
+        sns.scatterplot(data, x="width", y=column, hue="weight_decay", palette=PALETTE[:2],
+                        alpha=0.5, s=16, ax=ax, legend=False)
+        sns.lineplot(data, x="width", y=column, hue="weight_decay", palette=PALETTE[:2],
+                     errorbar=None, ax=ax, legend=column == CAPACITY_PANELS[0][0])
+        ax.set_xscale("log")
+        widths = sorted(data.width.unique())
+        ax.set_xticks(widths, [str(w) for w in widths], fontsize="small")
+        ax.minorticks_off()
+        ax.set_xlabel("width N")
+        ax.set_ylabel(label)
+    if axes[0].get_legend() is not None:
+        axes[0].get_legend().set_title(None)
+    return axes

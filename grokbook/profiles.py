@@ -114,6 +114,14 @@ PROFILES = {
                   ensemble_t=48, ensemble_alpha=0.9, ensemble_xi=0.35, ensemble_subset=0.9,
                   ensemble_steps=1500, ensemble_weight_decays=(2.0, 6.5, 15.0), ensemble_seeds=(0, 1, 2)),
 }
+# Chapter 8's capacity section (grokbook.capacity): the widths of the width sweep, from well below
+# to well above the width the analytic solution needs (about 200 at p = 97, chapter 3), each
+# width one stored sweep at the profile's alpha and xi, without weight decay and at the profile's
+# Partial Inversion weight decay, three seeds; logged at every step (wide networks fit the changed
+# labels within ten or twenty steps: the speed of memorization needs every step).
+CAPACITY_WIDTHS = (25, 50, 100, 150, 200, 300, 400, 800)
+CAPACITY_SEEDS = (0, 1, 2)
+CAPACITY_LOG_EVERY = 1
 # The paper's BatchNorm |gamma|-IPR setting (its Fig. 5): chapter 6 trains it live at each profile's
 # network, three seeds (a 2-core CPU: a few seconds at p = 53).
 BATCHNORM_GAMMA = dict(batch_size=64, alpha=0.65, xi=0.2, seeds=(0, 1, 2))

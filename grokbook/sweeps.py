@@ -38,7 +38,7 @@ import torch
 
 from .phases import phases
 from .profiles import config as config_of
-from .profiles import profile_name, sizes
+from .profiles import CAPACITY_LOG_EVERY, CAPACITY_SEEDS, CAPACITY_WIDTHS, profile_name, sizes
 from .settings import RUN_FIELDS, Config, grid, resolve_device
 from .train import train
 
@@ -153,11 +153,32 @@ def _memorization_ensemble(profile):
                  per_example=True)
 
 
+def capacity_weight_decays(profile: str | None = None) -> tuple:
+    """The width sweep's weight decays: none, and the profile's Partial Inversion value."""
+    return (0.0, float(sizes(profile).weight_decays[1]))
+
+
+def _capacity_sweep(width):
+    """Chapter 8's width sweep at one width (``grokbook.capacity``): the engine trains one width
+    per program and a stored sweep holds one (runs, N) IPR array, so each width is a sweep."""
+    def make(profile):
+        s = sizes(profile)
+        cfg = config_of(profile, width=width, log_every=CAPACITY_LOG_EVERY)
+        runs = tuple(grid(alpha=s.alpha, xi=s.xi, wd=list(capacity_weight_decays(profile)),
+                          seed=list(CAPACITY_SEEDS)))
+        return Sweep(f"capacity_N{width}", profile, (Part(f"N = {width}", cfg, runs),),
+                     history_every=CAPACITY_LOG_EVERY,
+                     description=f"width {width} at the profile's alpha and xi, without and with "
+                                 "weight decay, three seeds (chapter 8's capacity section)")
+    return make
+
+
 SWEEPS = {
     "weight_decay_phase_diagram": _weight_decay_diagram,
     "dropout_phase_diagram": _dropout_diagram,
     "batchnorm_phase_diagram": _batchnorm_diagram,
     "memorization_ensemble": _memorization_ensemble,
+    **{f"capacity_N{w}": _capacity_sweep(w) for w in CAPACITY_WIDTHS},
 }
 
 

@@ -258,3 +258,20 @@ def test_chapter9_figures():
     assert [t.get_text() for t in ax.get_yticklabels()] == ["3", "0"]  # growing upwards
     assert [t.get_text() for t in ax.get_xticklabels()] == ["0.1", "0.2"]
     plt.close("all")
+
+
+def test_capacity_curves_one_panel_per_measure_one_line_per_weight_decay():
+    rows = [dict(width=N, wd=wd, seed=s, test_acc=1.0 - N / 1000, corrupt_acc=min(1.0, N / 400),
+                 n_low=N // 2, fit_step=(float("nan") if N < 100 else 1000 / N + s))
+            for N in (25, 100, 400) for wd in (0.0, 5.5) for s in range(3)]
+    axes = plots.capacity_curves(pd.DataFrame(rows))
+    assert [ax.get_ylabel() for ax in axes] == [label for _, label in plots.CAPACITY_PANELS]
+    for ax in axes:
+        assert ax.get_xscale() == "log" and list(ax.get_xticks()) == [25, 100, 400]
+        drawn = [line for line in ax.get_lines() if len(line.get_xdata())]  # (not the legend's)
+        assert len(drawn) == 2  # one mean line per weight decay
+    shares = axes[2].get_lines()[0].get_ydata()
+    assert np.allclose(shares, [0.48, 0.5, 0.5])  # n_low / width, the mean over seeds
+    assert np.allclose(axes[3].get_lines()[0].get_xdata(), [100, 400])  # no dot where never fitted
+    assert [t.get_text() for t in axes[0].get_legend().get_texts()] == ["wd = 0", "wd = 5.5"]
+    plt.close("all")
