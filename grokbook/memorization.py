@@ -554,6 +554,69 @@ def score_table(scores: dict, positives, examples) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("score")
 
 
+def second_split(train: torch.Tensor, seed: int = 0, fraction: float = 0.5) -> torch.Tensor:
+    """(K, P) bool: a random ``fraction`` (rounded) of each run's training pairs ``train`` (K, P),
+    the second split of second-split forgetting; the rest of the training pairs is the first."""
+    fraction = check_fraction("fraction", fraction, closed=False)
+    seed = check_seed("seed", seed)
+    out = torch.zeros_like(train, dtype=torch.bool)
+    g = torch.Generator().manual_seed(seed)
+    for k in range(train.shape[0]):
+        index = train[k].nonzero().squeeze(1)
+        keep = index[torch.randperm(len(index), generator=g)[: round(fraction * len(index))]]
+        out[k, keep] = True
+    return out
+
+
+def second_split_forgetting(model, data, second, *, lr, wd, steps: int,
+                            betas=(0.9, 0.98), eps: float = 1e-8) -> torch.Tensor:
+    """Second-split forgetting (Maini et al. 2022): train copies of the K networks of ``model``
+    (a ``BatchedMLP``, trained on ``data``'s training pairs) on the second split ``second`` (K, P)
+    only, full batch, MSE on the labels as given, AdamW with per-run ``lr``, ``wd`` (K,) from a
+    fresh optimizer state, for ``steps`` steps; return (K, P) the step at which each pair's given
+    label is forgotten for good: one after the last step at which the network predicts it (0 if
+    it never does, ``steps + 1`` if it still does at the end).  A pair forgotten early was held by
+    something the second split does not keep up; the score of a pair is minus this step."""
+    from .train import BatchedAdamW, example_loss
+
+    check_int("steps", steps, 1)
+    if model.batchnorm:
+        raise ValueError("model must be a BatchedMLP without BatchNorm (second-split forgetting "
+                         "trains it full batch)")
+    K = model.K
+    second = torch.as_tensor(second, dtype=torch.bool)
+    if second.shape != data.train.shape:
+        raise ValueError(f"second must be (K, P) = {tuple(data.train.shape)}, got {tuple(second.shape)}")
+    if (second & ~data.train).any():
+        raise ValueError("second must hold training pairs only (a part of data.train)")
+    def per_run(name, values, ok, allowed):
+        v = np.array(values, dtype=float).reshape(-1)
+        if len(v) == 1:
+            v = np.repeat(v, K)
+        if len(v) != K or not ok(v).all():
+            raise ValueError(f"{name} must be one number or {K} (one per run), each {allowed}; got {values!r}")
+        return torch.tensor(v, dtype=model.U.dtype)
+
+    lr = per_run("lr", lr, lambda v: np.isfinite(v) & (v > 0), "positive and finite")
+    wd = per_run("wd", wd, lambda v: np.isfinite(v) & (v >= 0), ">= 0 and finite")
+    net = model.select(list(range(K))).train()
+    params = [net.U, net.V, net.W]
+    opt = BatchedAdamW(params, lr, wd, betas=betas, eps=eps)
+    weight = second.to(net.U.dtype)
+    last_known = torch.full(data.labels.shape, -1, dtype=torch.long)
+    for step in range(steps + 1):
+        out = net()
+        with torch.no_grad():
+            known = out.argmax(-1) == data.labels
+            last_known[known] = step
+        if step == steps:
+            break
+        loss = (example_loss(out, data.labels, "mse") * weight).sum(1) / weight.sum(1)
+        loss.sum().backward()
+        opt.step()
+    return last_known + 1
+
+
 def ensemble_phases(ensemble: Ensemble) -> pd.Series:
     """How many of the ensemble's models ended in each phase."""
     return ensemble.runs.phase.value_counts()
@@ -563,5 +626,5 @@ __all__ = ["TEMPERATURE", "TEMPERATURES", "heldout_loglik", "LOW_IPR", "on_table
            "ensemble_from_result", "ensemble_from_sweep", "ensemble_phases",
            "ensemble_runs",
            "feldman_scores", "influence", "kernel_ridge_loo", "label_logprob", "one_hot_pairs",
-           "pair_kernel", "parent_data", "pruning_drop", "ridge_loo", "roc_auc", "score_table",
+           "pair_kernel", "parent_data", "pruning_drop", "ridge_loo", "roc_auc", "score_table", "second_split", "second_split_forgetting",
            "spearman_brown", "split_half", "surprisal_scores"]

@@ -502,3 +502,67 @@ def test_heldout_loglik_against_a_loop():
                      sum(1 for i in range(P) if not member[k, i]) for k in range(t)]
         assert got[T] == pytest.approx(sum(per_model) / t, rel=1e-12)
     assert list(got.index) == [0.1, 1.0]
+
+
+# ----------------------------------------------------------------------------- second-split forgetting
+def test_second_split_is_half_of_each_training_set_and_reproducible():
+    data = make_splits(11, "add", [0.5, 0.7], [0.2, 0.2], [0, 1])
+    second = mz.second_split(data.train, seed=3)
+    assert not (second & ~data.train).any()
+    for k in range(2):
+        assert int(second[k].sum()) == round(0.5 * int(data.train[k].sum()))
+    assert torch.equal(second, mz.second_split(data.train, seed=3))
+    assert not torch.equal(second, mz.second_split(data.train, seed=4))
+    with pytest.raises(ValueError, match="fraction"):
+        mz.second_split(data.train, fraction=1.5)
+
+
+def forgetting_by_loop(model, data, second, lr, wd, steps, betas=(0.9, 0.98), eps=1e-8):
+    """Each run on its own, with torch.optim.AdamW and the network written out by hand."""
+    p = data.p
+    m, n = torch.arange(p).repeat_interleave(p), torch.arange(p).repeat(p)  # pair i = (m, n) = divmod(i, p)
+    out_steps = []
+    for k in range(model.K):
+        U, V, W = (t[k].detach().clone().requires_grad_(True) for t in (model.U, model.V, model.W))
+        opt = torch.optim.AdamW([U, V, W], lr=float(lr[k]), weight_decay=float(wd[k]), betas=betas, eps=eps)
+        target = torch.nn.functional.one_hot(data.labels[k], p).to(U.dtype)
+        last = torch.full((p * p,), -1)
+        for step in range(steps + 1):
+            out = ((U[:, m] + V[:, n]) ** 2).T @ W.T  # (P, p)
+            last[out.argmax(1) == data.labels[k]] = step
+            if step == steps:
+                break
+            loss = ((out - target) ** 2).mean(1)[second[k]].mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        out_steps.append(last + 1)
+    return torch.stack(out_steps)
+
+
+def test_second_split_forgetting_matches_a_per_run_loop():
+    runs = gb.grid(alpha=0.6, xi=0.3, wd=[0.0, 2.0])
+    result = gb.train(runs, gb.Config(p=7, width=12, steps=60, log_every=60), dtype=torch.float64, progress=False)
+    second = mz.second_split(result.data.train, seed=1)
+    lr, wd = result.runs.lr.to_numpy(), result.runs.wd.to_numpy()
+    got = mz.second_split_forgetting(result.model, result.data, second, lr=lr, wd=wd, steps=25)
+    want = forgetting_by_loop(result.model, result.data, second, lr, wd, 25)
+    assert torch.equal(got, want)
+    assert ((got >= 0) & (got <= 26)).all() and (got == 26).any() and (got < 26).any()  # kept and forgotten both occur
+    assert torch.equal(result.model.U, result.model.U.detach())  # the trained networks are left alone
+
+
+def test_second_split_forgetting_refuses_bad_input():
+    result = gb.train(gb.grid(alpha=0.6, xi=0.3), gb.Config(p=7, width=8, steps=5), progress=False)
+    d = result.data
+    ok = dict(lr=[0.01], wd=[0.0], steps=3)
+    with pytest.raises(ValueError, match=r"second must be \(K, P\)"):
+        mz.second_split_forgetting(result.model, d, d.train[:, :10], **ok)
+    with pytest.raises(ValueError, match="second must hold training pairs only"):
+        mz.second_split_forgetting(result.model, d, d.test, **ok)
+    with pytest.raises(ValueError, match="steps must be an integer >= 1"):
+        mz.second_split_forgetting(result.model, d, mz.second_split(d.train), lr=[0.01], wd=[0.0], steps=0)
+    with pytest.raises(ValueError, match=r"lr must be one number or 1 \(one per run\), each positive"):
+        mz.second_split_forgetting(result.model, d, mz.second_split(d.train), lr=[-0.01], wd=[0.0], steps=3)
+    with pytest.raises(ValueError, match=r"wd must be one number or 1"):
+        mz.second_split_forgetting(result.model, d, mz.second_split(d.train), lr=0.01, wd=[0.0, 1.0], steps=3)
