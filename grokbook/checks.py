@@ -702,9 +702,10 @@ def _remeasured(result):
 def _settings(table, **fixed):
     """Assert that every run has the ``fixed`` settings (name=value or name=predicate)."""
     for name, want in fixed.items():
-        values = sorted(set(table[name].round(6)))
+        values = sorted(float(v) for v in set(table[name].round(6)))
         ok = all(want(v) for v in values) if callable(want) else values == [round(float(want), 6)]
-        assert ok, f"the runs' {name}: {values}; the exercise asks for {getattr(want, '__doc__', None) or want}"
+        asked = want.__doc__ if callable(want) else f"{name} = {float(want):g} for every run"
+        assert ok, f"the runs' {name}: {values}; the exercise asks for {asked}"
 
 
 def corruption_spread(experiment, p: int, n_train: int, xi: float) -> bool:

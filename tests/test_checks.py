@@ -372,7 +372,7 @@ EXPERIMENTS = {
         "no networks kept": (lambda: tiny(alpha=(0.3, 0.5, 0.7), keep_model=False), r"case 1 of 2 .*kept no networks"),
         "accuracies written by hand": (lambda: tampered(tiny(alpha=(0.3, 0.5, 0.7))),
                                        r"case 1 of 2 .*test_acc in result.runs is not what the networks give"),
-        "corrupted labels": (lambda: tiny(alpha=(0.3, 0.5, 0.7), xi=(0.2,)), r"case 1 of 2 .*the runs' xi: \[0.2\]"),
+        "corrupted labels": (lambda: tiny(alpha=(0.3, 0.5, 0.7), xi=(0.2,)), r"case 1 of 2 .*the runs' xi: \[0.2\]; the exercise asks for xi = 0 for every run$"),
         "two alphas": (lambda: tiny(alpha=(0.3, 0.7)), r"case 1 of 2 .*at least three alphas"),
         "networks that never grok": (lambda: tiny(alpha=(0.3, 0.5, 0.7)), r"case 1 of 2 .*every run should reach 99%"),
     }),
