@@ -55,3 +55,18 @@ def glue(name: str, value, *, display: bool = False):
     show({prefix + "text/plain": text}, raw=True,
          metadata={"scrapbook": {"name": name, "mime_prefix": prefix}})
     return value
+
+
+def at_least(value, digits: int = 3) -> float:
+    """``value`` rounded *down* to ``digits`` decimals, for prose that says "at least": 0.9958
+    printed with 3 decimals would read 0.996, more than was measured."""
+    import math
+    scale = 10 ** int(digits)
+    return math.floor(float(value) * scale + 1e-9) / scale
+
+
+def at_most(value, digits: int = 3) -> float:
+    """``value`` rounded *up* to ``digits`` decimals, for prose that says "at most"."""
+    import math
+    scale = 10 ** int(digits)
+    return math.ceil(float(value) * scale - 1e-9) / scale

@@ -61,3 +61,12 @@ def test_a_glued_string_comes_back_as_written(monkeypatch):
     variables = pytest.importorskip("myst_nb.core.variables")
     for obj, want in zip(shown, ["0, 15", "(α 0.8, ξ 0.3)"]):
         assert variables.format_plain_text(obj[prose.MIME_PREFIX + "text/plain"], "s") == want
+
+
+def test_bounds_round_the_safe_way():
+    from grokbook.prose import at_least, at_most
+    assert at_least(0.995825) == 0.995 and at_most(0.008351) == 0.009
+    assert at_least(0.998814, 4) == 0.9988 and at_most(351.5, 0) == 352
+    assert at_least(1.0) == 1.0 and at_most(0.25) == 0.25  # exact values stay
+    for x in (0.1234567, 0.5, 0.9999, 0.0001):
+        assert at_least(x) <= x <= at_most(x) and at_most(x) - at_least(x) <= 0.001 + 1e-12
