@@ -22,11 +22,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .profiles import CAPACITY_LOG_EVERY as LOG_EVERY  # noqa: F401  (re-exported)
-from .profiles import CAPACITY_SEEDS as SEEDS  # noqa: F401
+from .profiles import CAPACITY_SEEDS as SEEDS  # noqa: F401  (the seeds of every width)
 from .profiles import CAPACITY_WIDTHS as WIDTHS
 from .profiles import profile_name
-from .sweeps import capacity_weight_decays as weight_decays  # noqa: F401
 from .sweeps import get_sweep
 
 LOW, HIGH = 0.3, 0.6  # IPR below LOW: a memorizing neuron; above HIGH: a Fourier one (chapter 4)
