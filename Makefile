@@ -14,7 +14,7 @@ PROFILE ?= $(shell $(PYTHON) -c "import torch; print('full' if torch.cuda.is_ava
 # torch: keep whatever torch is there (Colab, a GPU box); else take the CPU build 2.13.0.
 setup:
 	$(PYTHON) -c "import torch" 2>/dev/null || $(PIP) install torch==2.13.0
-	$(PIP) install -e ".[dev,book]"
+	$(PIP) install -e ".[dev,book,cluster]"
 	bash scripts/fetch_mathjax.sh
 
 book: setup $(if $(filter quick,$(PROFILE)),quick-sweeps)

@@ -75,6 +75,17 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--workers", type=int, default=None,
                     help="worker processes over the chunks (default: 2 for a full-batch sweep on a "
                          "2-core CPU, else 1; see book/performance.md)")
+    sw.add_argument("--dask", metavar="ADDRESS", default=None,
+                    help="train the chunks on a Dask cluster: its scheduler's address, "
+                         "tcp://host:8786 (one chunk per task, one thread each)")
+    sw.add_argument("--slurm", metavar="FOLDER", default=None,
+                    help="train each chunk as a SLURM job through submitit; FOLDER (shared with the "
+                         "nodes) keeps the jobs' files")
+    sw.add_argument("--slurm-option", metavar="KEY=VALUE", action="append", default=[],
+                    help="a submitit parameter of the jobs, e.g. timeout_min=60, cpus_per_task=4, "
+                         "slurm_partition=cpu (repeat it)")
+    sw.add_argument("--slurm-cluster", default="slurm",
+                    help="submitit's cluster: slurm (default), or local to try the jobs on this machine")
     sw.add_argument("--results", default=None, help="folder (default: results/ of the repository)")
     sw.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
@@ -107,6 +118,38 @@ def transformer_diagram_command(args) -> int:
     return 0
 
 
+def _option_value(text: str):
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def sweep_executor(args):
+    """Where ``python -m grokbook sweep`` trains the chunks: None (local: --workers), a Dask
+    scheduler's address, or a ``grokbook.executors.Slurm``."""
+    from .executors import Slurm
+    if args.slurm_option and not args.slurm:
+        raise ValueError("--slurm-option needs --slurm FOLDER")
+    given = [flag for flag, value in (("--workers", args.workers), ("--dask", args.dask),
+                                      ("--slurm", args.slurm)) if value is not None]
+    if len(given) > 1:
+        raise ValueError(f"give one of --workers, --dask and --slurm, not both {' and '.join(given)}")
+    if args.dask is not None:
+        return args.dask
+    if args.slurm is None:
+        return None
+    options = {}
+    for item in args.slurm_option:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--slurm-option takes KEY=VALUE (e.g. timeout_min=60), got {item!r}")
+        options[key.strip()] = _option_value(value.strip())
+    return Slurm(args.slurm, cluster=args.slurm_cluster, **options)
+
+
 def sweep_command(args) -> int:
     import time
 
@@ -114,18 +157,20 @@ def sweep_command(args) -> int:
     if args.all == (args.name is not None):
         raise ValueError("give a sweep name or --all (not both)")
     names = list(SWEEPS) if args.all else [args.name]
+    executor = sweep_executor(args)
     wall = time.perf_counter()
     for name in names:
         s = sweep(name, args.profile)
         print(f"sweep {s.name} ({s.profile}): {s.n_runs} runs in {len(s.parts)} part(s), "
               f"key {s.key()}", flush=True)
         path = run_sweep(s, device=resolve_device(args.device), directory=args.results,
-                         chunk_runs=args.chunk_runs, workers=args.workers,
+                         chunk_runs=args.chunk_runs, workers=args.workers, executor=executor,
                          progress=not args.no_progress, command=args.command_line)
         data = load_sweep(s, directory=args.results)
         prov = data.provenance
         print(f"{path}: {len(data.runs)} runs, {prov['seconds']:.1f} s of training on "
-              f"{prov['device']} ({prov.get('cpu', '?')}, {prov.get('threads', '?')} threads)")
+              f"{prov['device']} ({prov.get('cpu', '?')}, {prov.get('threads', '?')} threads; "
+              f"{prov.get('executor', 'in process')})")
         print(data.runs.groupby("part").phase.value_counts().unstack(fill_value=0).to_string(),
               flush=True)
     print(f"{len(names)} sweep(s) in {time.perf_counter() - wall:.0f} s of wall time "
@@ -170,7 +215,7 @@ def main(argv=None) -> int:
                   if len(table) else "no submissions found")
             return 0
         out = run_command(args)
-    except (ValueError, CacheError) as err:
+    except (ValueError, CacheError, ConnectionError, TimeoutError) as err:
         parser.error(str(err))
     table = out["runs"]
     if args.json:

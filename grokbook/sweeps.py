@@ -20,6 +20,7 @@ BatchNorm, every neuron's |gamma| (float16).
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import json
@@ -39,6 +40,7 @@ import torch
 from .phases import phases
 from .profiles import config as config_of
 from .profiles import CAPACITY_LOG_EVERY, CAPACITY_SEEDS, CAPACITY_WIDTHS, profile_name, sizes
+from .executors import Chunk, InProcess, Work, executor_for
 from .settings import RUN_FIELDS, Config, grid, resolve_device
 from .train import train
 
@@ -514,13 +516,51 @@ def _train_chunk_file(s: Sweep, part_index: int, lo: int, hi: int, first_run: in
     return seconds
 
 
-def _worker_init(threads: int):
-    """A worker process of ``run_sweep(workers=...)``: its own share of the cores."""
-    torch.set_num_threads(threads)
+def train_chunk(s: Sweep, chunk: Chunk, threads: int | None, *, device: str, train_kw: dict):
+    """Train one chunk wherever this is called (a worker process, a Dask worker, a SLURM job):
+    (the bytes of its file, where and how it ran).  The unit of work of ``grokbook.executors``."""
+    import socket
+    import tempfile
+    if threads:
+        torch.set_num_threads(threads)
+    with tempfile.TemporaryDirectory(prefix="grokbook-chunk-") as folder:
+        path = Path(folder) / "chunk.npz"
+        seconds = _train_chunk_file(s, chunk.part, chunk.lo, chunk.hi, chunk.first_run, path,
+                                    resolve_device(device), False, train_kw)
+        data = path.read_bytes()
+    return data, {"host": socket.gethostname(), "pid": os.getpid(), "seconds": round(seconds, 3),
+                  "torch": torch.__version__, "threads": torch.get_num_threads()}
 
 
-def _worker_job(args):
-    return _train_chunk_file(*args)
+def store_chunk(s: Sweep, chunk: Chunk, data: bytes, info: dict) -> None:
+    """Check a chunk that ``train_chunk`` trained elsewhere and write it into the sweep's
+    ``.partial`` folder; CacheError (nothing written) if it is damaged, holds other runs or
+    was made by other engine code."""
+    where = f"{info.get('host', '?')} (process {info.get('pid', '?')})"
+    incoming = chunk.path.with_suffix(".incoming")
+    incoming.write_bytes(data)
+    try:
+        try:
+            _, meta = _read(incoming)
+        except CacheError:
+            raise CacheError(f"chunk {chunk.label} came back damaged from {where}") from None
+        if meta.get("engine") != engine_digest():
+            raise CacheError(
+                f"chunk {chunk.label} was trained on {where} by other grokbook engine code "
+                f"(digest {meta.get('engine')}; this process has {engine_digest()}): install this "
+                "checkout of grokbook on every worker")
+        if meta.get("key") != s.key() or meta.get("runs") != [chunk.lo, chunk.hi]:
+            raise CacheError(f"chunk {chunk.label} came back from {where} holding sweep "
+                             f"{meta.get('key')} runs {meta.get('runs')}, not sweep {s.key()} "
+                             f"runs {[chunk.lo, chunk.hi]}")
+        if info.get("torch", torch.__version__) != torch.__version__:
+            warnings.warn(f"chunk {chunk.label} was trained on {where} with torch "
+                          f"{info['torch']}, this process has {torch.__version__}: the sweep is "
+                          "valid but may not equal a one-process result bit for bit",
+                          RuntimeWarning, stacklevel=2)
+        os.replace(incoming, chunk.path)
+    finally:
+        incoming.unlink(missing_ok=True)
 
 
 # Measured on the 2-core machine (benchmarks/bench_cpu.py, book/performance.md): for a 36-run
@@ -546,28 +586,29 @@ def default_workers(s: "Sweep", device) -> int:
 
 def run_sweep(name_or_sweep, profile: str | None = None, *, device="auto", directory=None,
               chunk_runs: int | None = None, progress: bool = True, max_chunks: int | None = None,
-              workers: int | None = None, command: str | None = None, **train_kw) -> Path:
+              workers: int | None = None, executor=None, command: str | None = None,
+              **train_kw) -> Path:
     """Train a sweep (resuming from its saved chunks, if any) and store it; returns the path.
 
-    Each part is split into chunks of ``chunk_runs`` runs (default in one process: 36 on a CPU,
-    289 on a GPU; with several workers, two chunks per worker and part); each finished chunk is saved at
-    once under a name that records its runs, so an interrupted sweep resumes with any chunk
-    size.  ``workers`` processes (default ``default_workers``: one per core on a CPU) train the
-    chunks side by side, each with ``torch.get_num_threads() // workers`` threads.  With one
-    thread, every run's numbers are the same however the runs are chunked or spread (tested);
-    with more, the products may sum in another order in a chunk of another size, and a run
-    drifts by float rounding (tests/test_results.py measures how far).  A resume keeps the
+    Each part is split into chunks of ``chunk_runs`` runs (default: 36 on a CPU, 289 on a GPU
+    in one process; two chunks per worker and part with several); each finished chunk is saved
+    at once under a name that records its runs, so an interrupted sweep resumes with any chunk
+    size.  Where the chunks train (``grokbook.executors``): ``executor``, a Dask scheduler's
+    address ("tcp://host:8786"), a ``distributed.Client`` or an Executor (``Slurm(...)``); else
+    ``workers`` local processes (default ``default_workers``: one per core for a full-batch CPU
+    sweep), each with ``torch.get_num_threads() // workers`` threads; 1 is this process.  With
+    one thread, every run's numbers are the same however the runs are chunked or spread
+    (tested); with more, the products may sum in another order in a chunk of another size, and
+    a run drifts by float rounding (tests/test_results.py measures how far).  A resume keeps the
     chunking, so it gives a straight run's numbers.
     ``max_chunks`` stops after that many newly trained chunks (for tests of resuming:
     the effect is the same as an interruption).  ``command`` is recorded in the provenance as
     the command that made the result (default: this process's command line).
     """
     s = name_or_sweep if isinstance(name_or_sweep, Sweep) else sweep(name_or_sweep, profile)
-    device = resolve_device(device)
-    if workers is None:
-        workers = default_workers(s, device)
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise ValueError(f"workers must be an integer >= 1, got {workers!r}")
+    # with an executor the workers resolve "auto": a CPU-only client may drive GPU workers
+    device = resolve_device(device) if executor is None else _device_name(device)
+    ex = executor_for(executor, workers, default_workers(s, device) if executor is None else 1)
     if chunk_runs is not None and (isinstance(chunk_runs, bool) or not isinstance(chunk_runs, int)
                                    or chunk_runs < 1):
         raise ValueError(f"chunk_runs must be an integer >= 1, got {chunk_runs!r}")
@@ -577,22 +618,24 @@ def run_sweep(name_or_sweep, profile: str | None = None, *, device="auto", direc
     final = cache_path(s, directory)
     partial = final.with_suffix("")  # a folder of finished chunks
     partial = partial.parent / (partial.name + ".partial")
+    n_workers = ex.workers
     chunks, first = [], 0
     for i, part in enumerate(s.parts):
-        one = CPU_CHUNK_RUNS if torch.device(device).type == "cpu" else 289
-        size = chunk_runs or (one if workers == 1 else max(1, -(-len(part.runs) // (2 * workers))))
+        one = 289 if str(device).startswith("cuda") else CPU_CHUNK_RUNS
+        size = chunk_runs or (one if not n_workers or n_workers == 1
+                              else max(1, -(-len(part.runs) // (2 * n_workers))))
         for lo in range(0, len(part.runs), size):
             hi = min(len(part.runs), lo + size)
-            chunks.append((i, lo, hi, first + lo, partial / f"part{i}-runs{lo}-{hi}.npz"))
+            chunks.append(Chunk(i, lo, hi, first + lo, partial / f"part{i}-runs{lo}-{hi}.npz",
+                                f"{s.name}-{s.profile}-part{i}-runs{lo}-{hi}"))
         first += len(part.runs)
     todo = []
     for chunk in chunks:
-        path = chunk[-1]
-        if path.exists():
+        if chunk.path.exists():
             try:
-                _, meta = _read(path)
+                _, meta = _read(chunk.path)
                 if (meta.get("key") == s.key() and meta.get("engine") == engine_digest()
-                        and meta.get("runs") == [chunk[1], chunk[2]]):
+                        and meta.get("runs") == [chunk.lo, chunk.hi]):
                     continue  # a chunk made by other code is trained again
             except CacheError:
                 pass  # a chunk cut off mid-write: train it again
@@ -604,24 +647,40 @@ def run_sweep(name_or_sweep, profile: str | None = None, *, device="auto", direc
         stop_early = False
     _check_writable(partial, s)
     wall = time.perf_counter()
-    if workers == 1 or len(todo) <= 1:
-        for i, lo, hi, first_run, path in todo:
-            _train_chunk_file(s, i, lo, hi, first_run, path, device, progress, train_kw)
-    else:
-        _run_in_workers(s, todo, device, workers, progress, train_kw)
+    if todo:
+        work = Work(s.name, todo, functools.partial(train_chunk, s, device=str(device),
+                                                    train_kw=train_kw),
+                    functools.partial(store_chunk, s),
+                    lambda c, bar: _train_chunk_file(s, c.part, c.lo, c.hi, c.first_run, c.path,
+                                                     device, bar, train_kw))
+        (InProcess() if len(todo) == 1 and not ex.remote else ex).run(work, progress)
     if stop_early:
         return partial
 
-    pieces = [_read(c[-1]) for c in chunks]
+    pieces = [_read(c.path) for c in chunks]
     arrays = _merge_chunks([a for a, _ in pieces])
     seconds = sum(m["seconds"] for _, m in pieces)
     devices = sorted({m["device"] for _, m in pieces})
     meta = _provenance(s, devices[0] if len(devices) == 1 else ", ".join(devices), seconds, command)
     meta["wall_seconds"] = round(time.perf_counter() - wall, 2)  # this call's, resumed or not
-    meta["workers"] = workers
+    meta["workers"] = n_workers
+    meta["executor"] = str(ex)
     _write(final, arrays, meta)
     shutil.rmtree(partial, ignore_errors=True)
     return final
+
+
+def _device_name(device) -> str:
+    """``device`` checked for its form only ("auto", "cuda:1"): a cluster's workers have the GPUs."""
+    if str(device) == "auto":
+        return "auto"
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, TypeError):
+        parsed = None
+    if parsed is None or parsed.type not in ("cpu", "cuda"):
+        raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}")
+    return str(parsed)
 
 
 def _merge_chunks(pieces: list) -> dict:
@@ -645,30 +704,6 @@ def _check_writable(folder: Path, s: Sweep):
         raise CacheError(f"cannot write the results of sweep {s.name!r} to {folder.parent} "
                          f"({type(err).__name__}: {err}); choose a writable folder with --results "
                          "or $GROKBOOK_RESULTS") from None
-
-
-def _run_in_workers(s, todo, device, workers, progress, train_kw):
-    """Train the chunks ``todo`` in ``workers`` spawned processes, a progress bar over runs."""
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-    threads = max(1, torch.get_num_threads() // workers)
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-        bar = tqdm(total=sum(hi - lo for _, lo, hi, _, _ in todo), unit="run",
-                   desc=f"{s.name}: {len(todo)} chunks on {workers} workers")
-    ctx = multiprocessing.get_context("spawn")  # fork after OpenMP threads is unsafe
-    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init,
-                             initargs=(threads,)) as pool:
-        jobs = {pool.submit(_worker_job, (s, i, lo, hi, first_run, str(path), str(device), False,
-                                          train_kw)): hi - lo
-                for i, lo, hi, first_run, path in todo}
-        for job in as_completed(jobs):
-            job.result()  # a failed chunk raises here, with the worker's traceback
-            if bar is not None:
-                bar.update(jobs[job])
-    if bar is not None:
-        bar.close()
 
 
 def stale_parts(meta: dict, s: Sweep) -> list:
@@ -751,7 +786,8 @@ def _hours(seconds: float) -> str:
 
 
 def get_sweep(name: str, profile: str | None = None, *, recompute: bool = False,
-              device="auto", directory=None, progress: bool = True) -> SweepData:
+              device="auto", directory=None, progress: bool = True, workers: int | None = None,
+              executor=None) -> SweepData:
     """What a chapter calls: the stored result if it is there.
 
     - quick profile: a missing or stale result is trained live (it takes a minute or two);
@@ -761,23 +797,28 @@ def get_sweep(name: str, profile: str | None = None, *, recompute: bool = False,
     - ``recompute=True``: train this profile's sweep here and now (after printing an estimate of
       the time for the book and full profiles), then return it.
 
+    A sweep that is trained trains where ``workers`` / ``executor`` say (``run_sweep``: local
+    processes, a Dask cluster's address such as "tcp://host:8786", an Executor).
+
     A result made by older engine code is used with a ``StaleResultWarning``; a damaged one
     raises CacheError.  Nothing is retrained behind the reader's back.
     """
     s = sweep(name, profile)
     if recompute:
-        if s.profile != "quick":
+        if s.profile != "quick" and executor is None:
             print(f"Training sweep {s.name!r} ({s.profile} profile, {s.n_runs} runs) on "
                   f"{resolve_device(device)}: estimated "
                   f"{_hours(estimate_seconds(s, device=device))} (from a 10-step probe)",
                   flush=True)
-        run_sweep(s, device=device, directory=directory, progress=progress)
+        run_sweep(s, device=device, directory=directory, progress=progress, workers=workers,
+                  executor=executor)
         return load_sweep(s, directory=directory)
     try:
         return load_sweep(s, directory=directory)
     except CacheError:
         if s.profile == "quick":
-            run_sweep(s, device=device, directory=directory, progress=progress)
+            run_sweep(s, device=device, directory=directory, progress=progress, workers=workers,
+                      executor=executor)
             return load_sweep(s, directory=directory)
         if s.profile not in FALLBACK or cache_path(s, directory).exists():
             raise  # a damaged or stale file of this profile is reported, not replaced
