@@ -71,7 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="quick, book or full (default: $GROKBOOK_PROFILE, else full)")
     sw.add_argument("--device", default="auto", help="auto, cpu or cuda")
     sw.add_argument("--chunk-runs", type=int, default=None,
-                    help="runs per saved chunk (default: 36 on a CPU, 289 on a GPU, or 2 chunks per worker)")
+                    help="runs per saved chunk (default: 36 on a CPU or SLURM, 289 on a GPU; with "
+                         "several workers 2 chunks per worker, at least 9 runs)")
     sw.add_argument("--workers", type=int, default=None,
                     help="worker processes over the chunks (default: 2 for a full-batch sweep on a "
                          "2-core CPU, else 1; see book/performance.md)")

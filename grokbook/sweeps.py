@@ -572,6 +572,10 @@ WORKER_MIN_RUNS = 12
 # (benchmarks/bench_cpu.py: 733 model-steps/s at K = 9, 743 at 36), and bigger chunks only add
 # memory traffic: the book's weight-decay sweep ran at about 600 model-steps/s in chunks of 289.
 CPU_CHUNK_RUNS = 36
+# Several workers: two chunks per worker (and part), so that they end together, but never fewer
+# runs than batch well (the same benchmark, weight decay: 733 model-steps/s at K = 9, 587 at
+# K = 1).
+MIN_CHUNK_RUNS = 9
 
 
 def default_workers(s: "Sweep", device) -> int:
@@ -591,7 +595,8 @@ def run_sweep(name_or_sweep, profile: str | None = None, *, device="auto", direc
     """Train a sweep (resuming from its saved chunks, if any) and store it; returns the path.
 
     Each part is split into chunks of ``chunk_runs`` runs (default: 36 on a CPU, 289 on a GPU
-    in one process; two chunks per worker and part with several); each finished chunk is saved
+    in one process or on SLURM; two chunks per worker and part, at least MIN_CHUNK_RUNS runs,
+    with several workers); each finished chunk is saved
     at once under a name that records its runs, so an interrupted sweep resumes with any chunk
     size.  Where the chunks train (``grokbook.executors``): ``executor``, a Dask scheduler's
     address ("tcp://host:8786"), a ``distributed.Client`` or an Executor (``Slurm(...)``); else
@@ -622,8 +627,8 @@ def run_sweep(name_or_sweep, profile: str | None = None, *, device="auto", direc
     chunks, first = [], 0
     for i, part in enumerate(s.parts):
         one = 289 if str(device).startswith("cuda") else CPU_CHUNK_RUNS
-        size = chunk_runs or (one if not n_workers or n_workers == 1
-                              else max(1, -(-len(part.runs) // (2 * n_workers))))
+        size = chunk_runs or (one if not n_workers or n_workers == 1 else
+                              max(MIN_CHUNK_RUNS, -(-len(part.runs) // (2 * n_workers))))
         for lo in range(0, len(part.runs), size):
             hi = min(len(part.runs), lo + size)
             chunks.append(Chunk(i, lo, hi, first + lo, partial / f"part{i}-runs{lo}-{hi}.npz",
