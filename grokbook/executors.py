@@ -89,6 +89,12 @@ def _check_retries(retries):
     return retries
 
 
+def _check_workers(workers):
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers must be an integer >= 1, got {workers!r}")
+    return workers
+
+
 def _check_threads(threads):
     if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int)
                                 or threads < 1):
@@ -137,9 +143,8 @@ class LocalPool(Executor):
     to a new one, at most ``retries`` times."""
 
     def __init__(self, workers: int, retries: int = 2):
-        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-            raise ValueError(f"workers must be an integer >= 1, got {workers!r}")
-        self.workers, self.retries, self.log = workers, _check_retries(retries), []
+        self.workers, self.retries, self.log = _check_workers(workers), _check_retries(retries), []
+        self.restarts = 0  # pools broken by a dead worker and started again
 
     def run(self, work, progress):
         import multiprocessing
@@ -160,6 +165,7 @@ class LocalPool(Executor):
                         bar.done(jobs[job])
             except BrokenProcessPool:
                 rounds += 1
+                self.restarts += 1
                 if rounds > self.retries:
                     bar.close()
                     raise RuntimeError(
@@ -214,27 +220,31 @@ class Dask(Executor):
         tag = uuid.uuid4().hex[:8]
         futures = {self.client.submit(work.train, c, self.threads, key=f"{c.label}-{tag}",
                                       pure=False): c for c in work.chunks}
+        lost = []  # chunks whose workers died too often: the others still finish and are saved
         try:
             for future in as_completed(futures, loop=self.client.loop):
                 c = futures[future]
                 try:
                     data, info = future.result()
                 except FutureCancelledError as err:
-                    raise RuntimeError(f"sweep {work.name!r}: chunk {c.label} was cancelled on "
-                                       f"the cluster ({err})") from None
+                    lost.append(f"{c.label} (cancelled: {err})")
+                    continue
                 except Exception as err:
                     if type(err).__name__ != "KilledWorker":
                         raise  # the training's own error, with the worker's traceback
-                    raise RuntimeError(
-                        f"sweep {work.name!r}: chunk {c.label} lost its worker too many times "
-                        f"({err}); the finished chunks are saved: run the sweep again to resume"
-                        ) from None
+                    lost.append(f"{c.label} ({err})")
+                    continue
                 self._stored(work, c, data, info)
                 bar.done(c)
         finally:
             bar.close()
             for future in futures:
                 future.release()
+        if lost:
+            raise RuntimeError(
+                f"sweep {work.name!r}: {len(lost)} chunk(s) lost their worker too many times: "
+                f"{'; '.join(lost)}; the {len(work.chunks) - len(lost)} other chunks are saved: "
+                "run the sweep again to resume")
 
     def __str__(self):
         return f"Dask at {self.address}"
@@ -254,6 +264,7 @@ class Slurm(Executor):
                  **parameters):
         import submitit
         self.retries, self.poll, self.log = _check_retries(retries), poll, []
+        self.resubmitted = []  # labels of the chunks whose job ended without a result
         self.folder = Path(folder)
         try:
             self.executor = submitit.AutoExecutor(folder=self.folder, cluster=cluster)
@@ -273,7 +284,7 @@ class Slurm(Executor):
             self.executor.update_parameters(name=c.label)
             return self.executor.submit(work.train, c, self.threads)
 
-        jobs, tries = {c: submit(c) for c in work.chunks}, Counter()
+        jobs, tries, lost = {c: submit(c) for c in work.chunks}, Counter(), []
         try:
             while jobs:
                 for c, job in list(jobs.items()):
@@ -283,13 +294,13 @@ class Slurm(Executor):
                         data, info = job.result()
                     except UncompletedJobError as err:  # no result: the job died
                         tries[c] += 1
-                        if tries[c] > self.retries:
-                            raise RuntimeError(
-                                f"sweep {work.name!r}: chunk {c.label} (job {job.job_id}) ended "
-                                f"without a result {tries[c]} times ({str(err).splitlines()[0]}); "
-                                "the finished chunks are saved: run the sweep again to resume"
-                                ) from None
-                        jobs[c] = submit(c)
+                        if tries[c] > self.retries:  # the other jobs still finish and are saved
+                            lost.append(f"{c.label} (job {job.job_id}, {tries[c]} times: "
+                                        f"{str(err).splitlines()[0]})")
+                            del jobs[c]
+                        else:
+                            self.resubmitted.append(c.label)
+                            jobs[c] = submit(c)
                         continue
                     self._stored(work, c, data, info)
                     del jobs[c]
@@ -298,6 +309,11 @@ class Slurm(Executor):
                     time.sleep(self.poll)
         finally:
             bar.close()
+        if lost:
+            raise RuntimeError(
+                f"sweep {work.name!r}: {len(lost)} chunk(s) ended without a result: "
+                f"{'; '.join(lost)}; the {len(work.chunks) - len(lost)} other chunks are saved: "
+                "run the sweep again to resume")
 
     def __str__(self):
         return f"{self.cluster} jobs (submitit, {self.folder})"
@@ -312,9 +328,7 @@ def executor_for(executor=None, workers=None, default_workers: int = 1) -> Execu
     if executor is not None and workers is not None:
         raise ValueError("give workers (local processes) or executor (a cluster), not both")
     if executor is None:
-        workers = default_workers if workers is None else workers
-        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-            raise ValueError(f"workers must be an integer >= 1, got {workers!r}")
+        workers = _check_workers(default_workers if workers is None else workers)
         return InProcess() if workers == 1 else LocalPool(workers)
     if isinstance(executor, Executor):
         return executor

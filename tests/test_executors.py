@@ -149,9 +149,12 @@ def test_a_local_pool_worker_killed_mid_chunk_is_retried(tmp_path, one_process, 
                                                    chunk_runs=CHUNK, executor=ex, progress=False))
     wait_for(lambda: len(list((tmp_path / "tmp").glob("grokbook-chunk-*"))) == 2,
              what="both workers training")
-    victim = psutil.Process().children()[-1]  # both are mid-chunk: either will do
+    workers = [p for p in psutil.Process().children() if "spawn_main" in " ".join(p.cmdline())]
+    assert len(workers) == 2, [p.cmdline() for p in psutil.Process().children()]
+    victim = workers[0]  # both are mid-chunk: either will do
     victim.kill()
     join()
+    assert ex.restarts == 1
     assert victim.pid not in {e["pid"] for e in ex.log}
     assert len(ex.log) == 4  # the chunks lost with the pool trained again
     assert_same_sweep(one_process, load_path(tmp_path / "out"))
@@ -184,6 +187,7 @@ def test_slurm_jobs_through_submitit_store_the_one_process_sweep_and_a_killed_jo
     for p in family:
         p.kill()
     join()
+    assert len(ex.resubmitted) == 1
     assert not {p.pid for p in family} & {e["pid"] for e in ex.log}
     assert len(ex.log) == 4
     assert_same_sweep(one_process, load_path(tmp_path / "out"))
@@ -260,3 +264,50 @@ def test_the_command_line_builds_the_executor(tmp_path, capsys):
         with pytest.raises(SystemExit):
             cli.main(["sweep", "capacity_N25", *argv])
         assert match in capsys.readouterr().err
+
+
+def test_a_chunk_that_keeps_losing_its_worker_fails_clearly_and_the_sweep_resumes(tmp_path,
+                                                                                  one_process):
+    """With the scheduler allowing no lost worker, a kill ends the sweep with a message; the
+    chunks that finished stay saved, and the same call finishes the sweep."""
+    import dask
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}), \
+            LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                         dashboard_address=None) as c, Client(c, set_as_default=False) as client:
+        pids = client.run(os.getpid)
+        ex = Dask(client)
+        thread, join = in_background(lambda: run_sweep(slow(), directory=tmp_path, chunk_runs=CHUNK,
+                                                       executor=ex, progress=False))
+
+        def executing():
+            now = client.run(lambda dask_worker: [str(ts.key) for ts in dask_worker.state.executing])
+            return next((w for w, keys in now.items() if keys), None)
+        worker = wait_for(executing, what="a chunk to start on a worker")
+        os.kill(pids[worker], signal.SIGKILL)
+        with pytest.raises(RuntimeError, match="lost their worker too many times: slow-quick-part.*"
+                                               "other chunks are saved: run the sweep again"):
+            join()
+        saved = len(list(tmp_path.glob("*.partial/*.npz")))
+        again = Dask(client)
+        path = run_sweep(slow(), directory=tmp_path, chunk_runs=CHUNK, executor=again,
+                         progress=False)
+    assert saved >= 1 and len(again.log) == 4 - saved  # only the chunks that had not finished
+    assert_same_sweep(one_process, path)
+
+
+def test_the_command_line_trains_a_named_sweep_on_a_dask_cluster(tmp_path, cluster, capsys,
+                                                                 one_process, monkeypatch):
+    """``python -m grokbook sweep NAME --dask ADDRESS`` and ``get_sweep(NAME, executor=ADDRESS)``
+    store the one-process sweep (here a small sweep registered under a name for the test)."""
+    import grokbook as gb
+    from grokbook import sweeps
+    monkeypatch.setitem(sweeps.SWEEPS, "slow", lambda profile: slow())
+    address = cluster.scheduler.address
+    assert cli.main(["sweep", "slow", "--profile", "quick", "--dask", address, "--chunk-runs",
+                     str(CHUNK), "--results", str(tmp_path / "cli"), "--no-progress"]) == 0
+    assert f"Dask at {address}" in capsys.readouterr().out
+    assert_same_sweep(one_process, load_path(tmp_path / "cli"))
+    data = gb.get_sweep("slow", "quick", directory=tmp_path / "get", executor=address,
+                        progress=False)  # missing in the quick profile: trained, on the cluster
+    assert data.provenance["executor"] == f"Dask at {address}" and len(data.runs) == 8
+    assert_same_sweep(one_process, load_path(tmp_path / "get"))  # other chunks, same numbers
