@@ -106,8 +106,9 @@ class Executor:
     """Trains a list of chunks; every chunk's file exists when ``run`` returns.
 
     ``workers``: how many chunks train at once (sizes the default chunks: two per worker);
-    None where that is not known (SLURM).  ``remote``: the chunks train in other processes,
-    which resolve the device themselves ("auto": each worker's GPU if it has one)."""
+    None where that is not known (SLURM).  ``remote``: the chunks may train on other machines,
+    which resolve the device themselves ("auto": each worker's GPU if it has one); a local
+    pool's device is this machine's, resolved here."""
     workers: int | None = 1
     remote = False
     log: list
