@@ -37,6 +37,7 @@ from typing import Callable, NamedTuple
 import torch
 
 DASK_SCHEMES = ("tcp://", "tls://", "ucx://", "inproc://")
+DEFAULT_TIMEOUT_MIN = 120  # a SLURM job's time limit unless timeout_min is given
 
 
 class Chunk(NamedTuple):
@@ -256,7 +257,9 @@ class Slurm(Executor):
     files (shared with the compute nodes); ``parameters``: submitit's (``timeout_min``,
     ``cpus_per_task``, ``mem_gb``, ``slurm_partition``, ...).  A chunk trains with
     ``cpus_per_task`` threads (default 1).  A job that ends without a result (killed, timed
-    out, preempted) is submitted again, at most ``retries`` times.  ``cluster``: submitit's
+    out, preempted) is submitted again, at most ``retries`` times.  ``timeout_min`` defaults to
+    DEFAULT_TIMEOUT_MIN (submitit's own default, 5 min, would end most chunks of the paper's
+    sizes, again and again).  ``cluster``: submitit's
     (default "slurm"; "local" runs the jobs as processes here, as the tests do)."""
     remote = True
     workers = None
@@ -272,6 +275,7 @@ class Slurm(Executor):
         except RuntimeError as err:
             raise RuntimeError(f"cannot submit to cluster {cluster!r} ({err}); on a machine "
                                "without SLURM, use --dask or --workers") from None
+        parameters = {"timeout_min": DEFAULT_TIMEOUT_MIN, **parameters}  # submitit's is 5 min
         self.threads = _check_threads(parameters.get("cpus_per_task", 1))
         self.executor.update_parameters(**parameters)
         self.parameters = parameters
@@ -297,7 +301,8 @@ class Slurm(Executor):
                         tries[c] += 1
                         if tries[c] > self.retries:  # the other jobs still finish and are saved
                             lost.append(f"{c.label} (job {job.job_id}, {tries[c]} times: "
-                                        f"{str(err).splitlines()[0]})")
+                                        f"{str(err).splitlines()[0]}; timed out? raise "
+                                        f"timeout_min, now {self.parameters['timeout_min']})")
                             del jobs[c]
                         else:
                             self.resubmitted.append(c.label)

@@ -256,6 +256,9 @@ def test_the_command_line_builds_the_executor(tmp_path, capsys):
                                    "--slurm-option", "timeout_min=30", "--slurm-option",
                                    "slurm_partition=cpu", "--slurm-cluster", "local"]))
     assert isinstance(ex, Slurm) and ex.parameters == dict(timeout_min=30, slurm_partition="cpu")
+    default = cli.sweep_executor(parse(["sweep", "capacity_N25", "--slurm", str(tmp_path),
+                                        "--slurm-cluster", "local"]))
+    assert default.parameters == dict(timeout_min=120)  # not submitit's 5 min
     assert cli.sweep_executor(parse(["sweep", "capacity_N25"])) is None
     assert cli.sweep_executor(parse(["sweep", "capacity_N25", "--dask", "tcp://h:1"])) == "tcp://h:1"
     for argv, match in ((["--dask", "tcp://h:1", "--workers", "2"], "not both --workers and --dask"),
