@@ -670,6 +670,10 @@ def run_sweep(name_or_sweep, profile: str | None = None, *, device="auto", direc
     meta["wall_seconds"] = round(time.perf_counter() - wall, 2)  # this call's, resumed or not
     meta["workers"] = n_workers
     meta["executor"] = str(ex)
+    threads = sorted({m["threads"] for _, m in pieces if "threads" in m})
+    if threads:  # what the chunks trained with (a worker's share, not this process's threads)
+        meta["threads"] = threads[0] if len(threads) == 1 else threads
+    meta["hosts"] = sorted({e["host"] for e in ex.log})  # where this call trained chunks
     _write(final, arrays, meta)
     shutil.rmtree(partial, ignore_errors=True)
     return final

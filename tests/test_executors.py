@@ -113,6 +113,7 @@ def test_a_dask_cluster_stores_the_one_process_sweep(tmp_path, cluster, one_proc
     assert os.getpid() not in {e["pid"] for e in ex.log}  # trained away from this process
     meta = load_sweep(slow(), directory=tmp_path).provenance
     assert meta["executor"] == f"Dask at {cluster.scheduler.address}" and meta["workers"] == 2
+    assert meta["threads"] == 1 and meta["hosts"] == sorted({e["host"] for e in ex.log})
     assert not list(tmp_path.glob("*.partial"))
 
 
