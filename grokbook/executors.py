@@ -190,19 +190,36 @@ class Dask(Executor):
     def __init__(self, address, threads: int = 1, timeout: float = 60):
         from distributed import Client
         self.threads, self.timeout, self.log = _check_threads(threads), timeout, []
+        self._given = self._own = None  # a client given is the caller's; one made here, ours
         if isinstance(address, Client):
-            self.client, self.address = address, address.scheduler.address
+            self._given, self.address = address, address.scheduler.address
         elif isinstance(address, str) and address.startswith(DASK_SCHEMES):
-            try:
-                self.client = Client(address, timeout=timeout, set_as_default=False)
-            except OSError as err:
-                raise ConnectionError(
-                    f"cannot reach the Dask scheduler at {address} ({err}); start one with "
-                    "`dask scheduler` and workers with `dask worker ADDRESS`") from None
             self.address = address
+            self.client  # connect now: an address nothing answers is refused at once
         else:
             raise ValueError(f"address must be a Dask scheduler address ({', '.join(DASK_SCHEMES)}"
                              f"...) or a distributed.Client, got {address!r}")
+
+    @property
+    def client(self):
+        """The client given, else one of our own (connected when needed, closed after a run)."""
+        if self._given is not None:
+            return self._given
+        if self._own is None:
+            from distributed import Client
+            try:
+                self._own = Client(self.address, timeout=self.timeout, set_as_default=False)
+            except OSError as err:
+                raise ConnectionError(
+                    f"cannot reach the Dask scheduler at {self.address} ({err}); start one with "
+                    "`dask scheduler` and workers with `dask worker ADDRESS`") from None
+        return self._own
+
+    def close(self):
+        """Close the client this executor made (a client it was given stays open)."""
+        if self._own is not None:
+            self._own.close()
+            self._own = None
 
     @property
     def workers(self) -> int:
@@ -242,6 +259,7 @@ class Dask(Executor):
             bar.close()
             for future in futures:
                 future.release()
+            self.close()
         if lost:
             raise RuntimeError(
                 f"sweep {work.name!r}: {len(lost)} chunk(s) lost their worker too many times: "

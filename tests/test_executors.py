@@ -313,5 +313,7 @@ def test_the_command_line_trains_a_named_sweep_on_a_dask_cluster(tmp_path, clust
     assert_same_sweep(one_process, load_path(tmp_path / "cli"))
     data = gb.get_sweep("slow", "quick", directory=tmp_path / "get", executor=address,
                         progress=False)  # missing in the quick profile: trained, on the cluster
+    clients = cluster.run_on_scheduler(lambda dask_scheduler: sorted(dask_scheduler.clients))
+    assert clients == sorted(["fire-and-forget", cluster.id]), clients  # those made here: closed
     assert data.provenance["executor"] == f"Dask at {address}" and len(data.runs) == 8
     assert_same_sweep(one_process, load_path(tmp_path / "get"))  # other chunks, same numbers
