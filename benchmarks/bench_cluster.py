@@ -23,9 +23,11 @@ import argparse
 import dataclasses
 import json
 import math
+import os
 import tempfile
 import time
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import torch
@@ -100,8 +102,10 @@ def main():
     torch.set_num_threads(threads)
     for n in (1, 2):
         t = time.perf_counter()
-        with LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                          dashboard_address=None) as cluster, Client(cluster) as client:
+        # (Dask's nannies set OMP_NUM_THREADS=1 in this process's environment for good: restore it)
+        with mock.patch.dict(os.environ), LocalCluster(
+                n_workers=n, threads_per_worker=1, processes=True,
+                dashboard_address=None) as cluster, Client(cluster) as client:
             client.run(lambda: __import__("grokbook"))  # a real cluster's workers are warm
             startup = time.perf_counter() - t
             record(f"Dask, {n} worker{'s' if n > 1 else ''} x 1 thread",

@@ -3,10 +3,12 @@ pool and submitit's local jobs (SLURM's interface) each store exactly the one-pr
 also when a worker is killed in the middle of a chunk; a chunk trained by other code is refused."""
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import threading
 import time
+from unittest import mock
 
 import numpy as np
 import psutil
@@ -63,10 +65,31 @@ def assert_same_sweep(reference: dict, path):
         np.testing.assert_array_equal(got[k], reference[k], err_msg=k)
 
 
+@pytest.fixture(autouse=True)
+def environment_kept():
+    """Dask's nannies set OMP_NUM_THREADS=1 (and MALLOC_TRIM_THRESHOLD_) in the environment of
+    the process that starts them, for good: every later subprocess (the chapters' kernels under
+    nbmake) would train on one thread.  Each test restores it, and this checks that it did."""
+    def environment():
+        return {k: v for k, v in os.environ.items() if k != "PYTEST_CURRENT_TEST"}
+    before = environment()
+    yield
+    assert environment() == before
+
+
+@contextlib.contextmanager
+def local_cluster(**config):
+    """A two-worker LocalCluster and a client of it, the environment restored afterwards."""
+    import dask
+    with mock.patch.dict(os.environ), dask.config.set(config), \
+            LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                         dashboard_address=None) as c, Client(c, set_as_default=False) as client:
+        yield client
+
+
 @pytest.fixture
 def cluster():
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                      dashboard_address=None) as c, Client(c, set_as_default=False) as client:
+    with local_cluster() as client:
         yield client
 
 
@@ -274,10 +297,7 @@ def test_a_chunk_that_keeps_losing_its_worker_fails_clearly_and_the_sweep_resume
                                                                                   one_process):
     """With the scheduler allowing no lost worker, a kill ends the sweep with a message; the
     chunks that finished stay saved, and the same call finishes the sweep."""
-    import dask
-    with dask.config.set({"distributed.scheduler.allowed-failures": 0}), \
-            LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                         dashboard_address=None) as c, Client(c, set_as_default=False) as client:
+    with local_cluster(**{"distributed.scheduler.allowed-failures": 0}) as client:
         pids = client.run(os.getpid)
         ex = Dask(client)
         thread, join = in_background(lambda: run_sweep(slow(), directory=tmp_path, chunk_runs=CHUNK,
