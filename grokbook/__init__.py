@@ -19,6 +19,6 @@ from .prune import prune_curve, prune_curves, prune_order
 from .sweeps import CacheError, get_sweep, load_sweep, run_sweep
 from .settings import OPS, Config, Run, grid
 from .train import SweepResult, evaluate, train
-from . import capacity, memorization, transformer, transformer_diagram
+from . import capacity, claims, memorization, transformer, transformer_diagram
 from .prose import glue
 
