@@ -1,15 +1,17 @@
 # grokbook: two commands on a fresh machine.
-#   make book   set up, then build the book into _build/html (chapters executed: the paper's sizes,
-#               PROFILE=full, when a GPU is present; on a CPU the book profile: the quick network
-#               trained live, the sweeps read from the committed book-scale results/)
-#   make test   set up, then run the unit tests, every chapter (quick profile), the book build
+#   make book   set up, then execute every chapter once and build the book into _build/html
+#               (PROFILE=full, the paper's sizes, when a GPU is present; on a CPU the book profile:
+#               the single runs trained live, the sweeps read from the committed results/)
+#   make test   set up, then the unit tests, the book as readers get it (make book PROFILE=book:
+#               each chapter executed once, its claims and exercises checked, warnings are errors)
 #               and the browser check of its pages
+SHELL := /bin/bash
 PYTHON ?= python3
 PIP = $(PYTHON) -m pip
 # On a CPU the full profile trains p = 97 networks for minutes per chapter: book unless asked.
 PROFILE ?= $(shell $(PYTHON) -c "import torch; print('full' if torch.cuda.is_available() else 'book')" 2>/dev/null || echo book)
 
-.PHONY: setup book test test-full quick-sweeps results check-html demo bench bench-cpu bench-transformer assignments reproduce clean
+.PHONY: setup book pages test test-fast test-full quick-sweeps results check-html demo bench bench-cpu bench-transformer assignments reproduce clean
 
 # torch: keep whatever torch is there (Colab, a GPU box); else take the CPU build 2.13.0.
 setup:
@@ -17,21 +19,34 @@ setup:
 	$(PIP) install -e ".[dev,book,cluster]"
 	bash scripts/fetch_mathjax.sh
 
-book: setup $(if $(filter quick,$(PROFILE)),quick-sweeps)
-	GROKBOOK_PROFILE=$(PROFILE) jupyter-book build . --builder html -W -n --keep-going
+# Each chapter runs once (scripts/execute_chapters.py: cell times, claims, the exercises' checks);
+# the build renders those outputs from the jupyter-cache without executing them again.  A stale
+# committed result (StaleResultWarning on stderr) is a warning, so it fails this build.
+book: setup pages
 
+pages:
+	GROKBOOK_PROFILE=$(PROFILE) $(PYTHON) scripts/execute_chapters.py --profile $(PROFILE)
+	mkdir -p _build
+	set -o pipefail; GROKBOOK_PROFILE=$(PROFILE) jupyter-book build . --builder html -W -n --keep-going 2>&1 | tee _build/book-build.log
+
+# The README's test command (what .ci/run calls): unit tests, the book (book profile), its pages.
 test: setup quick-sweeps
-	GROKBOOK_PROFILE=quick $(PYTHON) -m pytest -q tests --nbmake book --nbmake-timeout=300 --durations=12
+	$(PYTHON) -m pytest -q tests -m "not built_book" --durations=12
+	$(MAKE) pages PROFILE=book
+	$(PYTHON) -m pytest -q tests -m built_book
 
-# Every chapter in the full profile (the paper's sizes): single runs at p = 97 trained live, the sweeps
-# from results/ (the book's, with a note, where no full-scale result is committed).  CI runs it after
-# `make test`; results/README.md has its time on the 2-core CPU.
+# The edit-test loop: the unit tests that train nothing for long (no chapters, no book): minutes.
+test-fast:
+	$(PYTHON) -m pytest -q tests -m "not slow and not built_book" --durations=8
+
+# Every chapter once in the full profile (the paper's sizes): single runs at p = 97 trained live,
+# the sweeps from results/ (the book's, with a note, where no full-scale result is committed).
+# CI runs it after `make test`; docs/ci.md has its time on the 2-core CPU.
 test-full: setup
-	GROKBOOK_PROFILE=full $(PYTHON) -m pytest -q --nbmake book --nbmake-timeout=1200 --durations=8
+	GROKBOOK_PROFILE=full $(PYTHON) scripts/execute_chapters.py --profile full --cache _build/.jupyter_cache-full
 
-# The quick-profile sweeps of chapters 6 and 8 (see results/README.md for the time), trained once into
-# results/ so that no notebook cell runs into its time limit; a valid cached one is only loaded.
-# (A chapter whose quick sweep is missing or stale trains it itself.)
+# The quick-profile sweeps (the unit tests' small sizes; see results/README.md for the time): a valid
+# committed one is only loaded, a missing or stale one trained.
 quick-sweeps:
 	GROKBOOK_PROFILE=quick $(PYTHON) -c "import grokbook as gb; [print(gb.get_sweep(n).describe(), flush=True) for n in gb.sweeps.SWEEPS]"
 

@@ -1,7 +1,7 @@
 """Execute chapters' code cells in order, in one namespace, without Jupyter.
 
 For machines that have PyTorch but no Jupyter kernel (a bare GPU box): it runs
-what nbmake runs, prints each cell's time, and fails on the first error or
+what make book executes, prints each cell's time, and fails on the first error or
 broken claim.  Figures are drawn off-screen.
 
     GROKBOOK_PROFILE=full python scripts/run_chapter.py book/02_grokking_clean.ipynb [...]
@@ -23,7 +23,7 @@ def run(path: Path) -> float:
     cells = [c for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code"]
     namespace = {"__name__": "__main__"}
     cwd = os.getcwd()
-    os.chdir(path.parent)  # as nbmake does
+    os.chdir(path.parent)  # as the chapter executor does
     start = time.perf_counter()
     try:
         for i, cell in enumerate(cells):

@@ -1,12 +1,12 @@
 """The book as a test subject: clean notebooks, one skeleton, a build without warnings, and
-pages that render in a real browser.  (The chapters themselves run through nbmake.)"""
+pages that render in a real browser.  (The chapters themselves run once per profile, in
+scripts/execute_chapters.py; the tests marked built_book read what ``make book`` built.)"""
 from __future__ import annotations
 
 import json
 import os
 import re
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -62,28 +62,27 @@ def test_chapter_skeleton_and_claims(path):
     assert "gb.checks." in code, f"{path.name}: exercises have no grokbook.checks call"
 
 
+BUILT = ROOT / "_build"
+
+
 @pytest.fixture(scope="session")
-def built_book(tmp_path_factory):
-    """Build the whole book (quick profile) into a temporary folder; warnings are errors."""
-    beside = Path(sys.executable).parent / "jupyter-book"  # the script pip put next to this Python
-    exe = str(beside) if beside.exists() else shutil.which("jupyter-book")
-    if exe is None:
+def built_book():
+    """The book as ``make book`` built it (``make test`` builds it in the book profile, then runs
+    these tests): the build's log and its html folder."""
+    log, html = BUILT / "book-build.log", BUILT / "html"
+    if not (log.exists() and html.exists()):
         if os.environ.get("CI"):
-            pytest.fail("CI must install jupyter-book (make setup)")
-        pytest.skip("jupyter-book is not installed (pip install -e '.[book]')")
-    out = tmp_path_factory.mktemp("book")
-    env = dict(os.environ, GROKBOOK_PROFILE="quick")
-    proc = subprocess.run([exe, "build", str(ROOT), "--path-output", str(out),
-                           "--builder", "html", "-W", "-n", "--keep-going"],
-                          capture_output=True, text=True, env=env, cwd=ROOT)
-    return proc, out / "_build" / "html"
+            pytest.fail("no built book: make test runs `make book` before the built_book tests")
+        pytest.skip("no built book (make book)")
+    return log.read_text(), html
 
 
-@pytest.mark.slow
+@pytest.mark.built_book
 def test_book_builds_without_warnings(built_book):
-    proc, html = built_book
-    log = proc.stdout + proc.stderr
-    assert proc.returncode == 0, f"jupyter-book build failed:\n{log[-4000:]}"
+    log, html = built_book
+    assert "build succeeded" in log, f"jupyter-book build failed:\n{log[-4000:]}"
+    executed = [line for line in log.splitlines() if "Executing notebook" in line]
+    assert not executed, "the build executed chapters again (each runs once, in scripts/execute_chapters.py):\n" + "\n".join(executed)
     # Sphinx's warnings ("file:line: WARNING: ..."); the kernel's own log lines are not about the book
     warnings = [line for line in log.splitlines() if "WARNING:" in line]
     assert not warnings, "build warnings:\n" + "\n".join(warnings)
@@ -95,11 +94,9 @@ def test_book_builds_without_warnings(built_book):
         assert "_static/grokbook.css" in text, f"{page.name}: the book's stylesheet is missing"
 
 
-@pytest.mark.slow
+@pytest.mark.built_book
 def test_pages_render_in_chromium(built_book):
-    proc, html = built_book
-    if proc.returncode != 0:
-        pytest.fail("the book did not build")
+    log, html = built_book
     pytest.importorskip("playwright", reason="pip install playwright (drives the system Chromium)")
     import check_book_html
     if not any(shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome")):

@@ -295,7 +295,7 @@ def test_the_ipr_check_says_what_a_zero_vector_should_give(capsys):
 # ----------------------------------------------------------------------------- experiment checks
 # An experiment check calls the student's experiment once, measures what it returned again (the
 # networks, not the numbers stated beside them) and tests one of the chapter's claims.  The right
-# experiments run in their chapters under nbmake, in both profiles; here: the stub, and one wrong
+# experiments run in their chapters (scripts/execute_chapters.py), in both profiles; here: the stub, and one wrong
 # experiment per way of going wrong, on networks too small to grok (trained in well under a second).
 TINY = gb.Config(p=11, width=24, steps=40, log_every=10)
 

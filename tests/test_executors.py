@@ -69,7 +69,7 @@ def assert_same_sweep(reference: dict, path):
 def environment_kept():
     """Dask's nannies set OMP_NUM_THREADS=1 (and MALLOC_TRIM_THRESHOLD_) in the environment of
     the process that starts them, for good: every later subprocess (the chapters' kernels under
-    nbmake) would train on one thread.  Each test restores it, and this checks that it did."""
+    the chapter executor) would train on one thread.  Each test restores it, and this checks that it did."""
     def environment():
         return {k: v for k, v in os.environ.items() if k != "PYTEST_CURRENT_TEST"}
     before = environment()

@@ -45,6 +45,8 @@ def test_pages_workflow_builds_the_book_profile_and_publishes_the_html():
     steps = wf["jobs"]["build"]["steps"]
     build = next(s for s in steps if "jupyter-book build" in s.get("run", ""))
     assert build["env"]["GROKBOOK_PROFILE"] == "book"
+    execute = [i for i, s in enumerate(steps) if "scripts/execute_chapters.py --profile book" in s.get("run", "")]
+    assert execute and execute[0] < steps.index(build), "each chapter executed once (claims checked), then rendered"
     upload = next(s for s in steps if s.get("uses", "").startswith("actions/upload-pages-artifact"))
     assert upload["with"]["path"] == "_build/html"
     deploy = wf["jobs"]["deploy"]
