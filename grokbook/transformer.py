@@ -266,6 +266,37 @@ class TransformerResult:
         return neuron_ipr(self.model)
 
 
+def concat_results(results) -> TransformerResult:
+    """One result from several ``train_transformers`` results of the same config, as if their runs
+    had been one batch: runs numbered on (the first result's runs first), the models' weights and
+    the runs' data stacked along the run axis, the seconds summed.  (A chapter trains its runs in
+    a few cells, each under its time budget, and reads them as one table.)"""
+    results = list(results)
+    if not results:
+        raise ValueError("results must hold at least one TransformerResult, got none")
+    first = results[0]
+    for k, r in enumerate(results[1:], 1):
+        if not isinstance(r, TransformerResult):
+            raise TypeError(f"results[{k}] must be a TransformerResult, got {type(r).__name__}")
+        if r.config != first.config:
+            raise ValueError(f"results[{k}] was trained with another config: {r.config} != {first.config}")
+        if (r.data.p, r.data.op) != (first.data.p, first.data.op):
+            raise ValueError(f"results[{k}] is on another task: p {r.data.p}, {r.data.op}")
+    runs, history, offset = [], [], 0
+    for r in results:
+        runs.append(r.runs.assign(run=r.runs.run + offset))
+        history.append(r.history.assign(run=r.history.run + offset))
+        offset += r.model.K
+    model = copy.deepcopy(first.model)
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            param.data = torch.cat([dict(r.model.named_parameters())[name].detach() for r in results])
+    data = Splits(first.data.p, first.data.op, first.data.truth, first.data.valid,
+                  *(torch.cat([getattr(r.data, f) for r in results]) for f in ("train", "labels", "corrupted")))
+    return TransformerResult(first.config, pd.concat(runs, ignore_index=True), pd.concat(history, ignore_index=True),
+                             model, data, sum(r.seconds for r in results))
+
+
 def _log(model, data):
     metrics = evaluate(model, data, loss="mse")
     metrics["mean_ipr"] = neuron_ipr(model).mean(1)

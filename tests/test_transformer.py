@@ -260,6 +260,32 @@ def test_a_run_gives_the_same_numbers_alone_as_in_a_batch_and_twice():
     assert torch.allclose(batched.model.embed[1], alone.model.embed[0], rtol=1e-5, atol=1e-6)
 
 
+def test_results_trained_apart_read_as_one_batch():
+    """concat_results: the runs of several results as if trained in one batch (chapter 9 trains one
+    weight decay per cell): numbered on, weights and data stacked, the same numbers as one batch."""
+    from grokbook.transformer import concat_results
+
+    config = TransformerConfig(p=7, d=8, heads=2, wide=2, steps=6, log_every=3)
+    runs = [Run(alpha=0.7, xi=0.2, lr=1e-2, wd=w, data_seed=s, model_seed=s) for w, s in ((0, 0), (1, 1), (2, 2))]
+    one = train_transformers(runs, config)
+    parts = [train_transformers(runs[:1], config), train_transformers(runs[1:], config)]
+    joined = concat_results(parts)
+    assert joined.runs.run.tolist() == [0, 1, 2] and sorted(joined.history.run.unique()) == [0, 1, 2]
+    assert joined.seconds == pytest.approx(sum(r.seconds for r in parts))
+    for f in ("train", "labels", "corrupted"):
+        assert torch.equal(getattr(joined.data, f), getattr(one.data, f)), f
+    for (name, a), (_, b) in zip(joined.model.named_parameters(), one.model.named_parameters()):
+        assert torch.allclose(a, b, rtol=1e-5, atol=1e-6), name
+    np.testing.assert_allclose(joined.runs[["train_acc", "test_acc", "mean_ipr"]].to_numpy(),
+                               one.runs[["train_acc", "test_acc", "mean_ipr"]].to_numpy(), rtol=1e-5)
+    assert torch.allclose(joined.ipr(), one.ipr(), rtol=1e-4, atol=1e-6)
+    assert parts[0].model.K == 1 and parts[1].model.K == 2  # the parts are left as they were
+    with pytest.raises(ValueError, match="another config"):
+        concat_results([parts[0], train_transformers(runs[:1], TransformerConfig(p=7, d=8, heads=2, wide=2, steps=3))])
+    with pytest.raises(ValueError, match="at least one"):
+        concat_results([])
+
+
 def test_a_deeper_transformer_trains_through_the_general_path():
     config = TransformerConfig(p=7, d=8, heads=2, wide=2, depth=2, steps=4, log_every=2)
     runs = [Run(alpha=0.7, xi=0.2, lr=1e-2, wd=1.0, data_seed=0, model_seed=0)]
