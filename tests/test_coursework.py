@@ -103,6 +103,7 @@ def submission(replace: dict):
     return nb
 
 
+@pytest.mark.slow
 def test_crafted_submissions_grade_as_they_should(tmp_path):
     subs = tmp_path / "submissions"
     subs.mkdir()

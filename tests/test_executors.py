@@ -124,6 +124,7 @@ def wait_for(condition, timeout=120, what="condition"):
     raise AssertionError(f"timed out waiting for {what}")
 
 
+@pytest.mark.slow
 def test_a_dask_cluster_stores_the_one_process_sweep(tmp_path, cluster, one_process):
     ex = Dask(cluster)
     assert ex.workers == 2
@@ -140,6 +141,7 @@ def test_a_dask_cluster_stores_the_one_process_sweep(tmp_path, cluster, one_proc
     assert not list(tmp_path.glob("*.partial"))
 
 
+@pytest.mark.slow
 def test_a_dask_worker_killed_mid_chunk_is_retried(tmp_path, cluster, one_process):
     ex = Dask(cluster)
     pids = cluster.run(os.getpid)
@@ -165,6 +167,7 @@ def load_path(folder):
     return path
 
 
+@pytest.mark.slow
 def test_a_local_pool_worker_killed_mid_chunk_is_retried(tmp_path, one_process, monkeypatch):
     monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))  # a chunk's temporary folder: it is training
     (tmp_path / "tmp").mkdir()
@@ -184,6 +187,7 @@ def test_a_local_pool_worker_killed_mid_chunk_is_retried(tmp_path, one_process, 
     assert_same_sweep(one_process, load_path(tmp_path / "out"))
 
 
+@pytest.mark.slow
 def test_slurm_jobs_through_submitit_store_the_one_process_sweep_and_a_killed_job_is_resubmitted(
         tmp_path, one_process, monkeypatch):
     """submitit's "local" cluster runs each job as processes here, through SLURM's interface."""
@@ -219,6 +223,7 @@ def test_slurm_jobs_through_submitit_store_the_one_process_sweep_and_a_killed_jo
         "local jobs (submitit")
 
 
+@pytest.mark.slow
 def test_an_error_in_the_training_is_raised_not_retried(tmp_path, cluster):
     ex = Dask(cluster)
     with pytest.raises(ValueError, match="precision"):
@@ -293,6 +298,7 @@ def test_the_command_line_builds_the_executor(tmp_path, capsys):
         assert match in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_a_chunk_that_keeps_losing_its_worker_fails_clearly_and_the_sweep_resumes(tmp_path,
                                                                                   one_process):
     """With the scheduler allowing no lost worker, a kill ends the sweep with a message; the
@@ -319,6 +325,7 @@ def test_a_chunk_that_keeps_losing_its_worker_fails_clearly_and_the_sweep_resume
     assert_same_sweep(one_process, path)
 
 
+@pytest.mark.slow
 def test_the_command_line_trains_a_named_sweep_on_a_dask_cluster(tmp_path, cluster, capsys,
                                                                  one_process, monkeypatch):
     """``python -m grokbook sweep NAME --dask ADDRESS`` and ``get_sweep(NAME, executor=ADDRESS)``

@@ -385,6 +385,7 @@ def test_a_diagram_made_by_other_code_is_used_with_a_warning(tmp_path):
     assert stale.equals(current)
 
 
+@pytest.mark.slow
 def test_the_committed_diagram_is_what_the_code_makes():
     """Retrain one cell of the committed book diagram (chosen at random among the settled ones:
     memorizing without weight decay, or fully inverted) and compare (within 0.05: a run alone is
