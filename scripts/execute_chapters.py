@@ -155,8 +155,8 @@ def main(argv=None) -> int:
             continue
         print(f"{path.name}: executing ...", flush=True)
         executed, seconds, error = execute(path, profile, out, TIMEOUT[profile])
-        cells = [dict(cell=i, seconds=cell_seconds(c), code=first_line(c))
-                 for i, c in enumerate(executed.cells) if c.cell_type == "code" and cell_seconds(c) is not None]
+        timed = ((i, c, cell_seconds(c)) for i, c in enumerate(executed.cells) if c.cell_type == "code")
+        cells = [dict(cell=i, seconds=t, code=first_line(c)) for i, c, t in timed if t is not None]
         times[path.stem] = dict(seconds=round(seconds, 1), cells=cells)
         if error is not None:
             failures.append(f"{path.name}: {error.splitlines()[0]}")
