@@ -20,6 +20,10 @@ run's accuracies move by up to 0.03 and its fraction of changed labels fitted by
 For any other kind (an AUC, a correlation, a ratio, a step count) the spread is measured by
 running the chapters twice, with one torch thread and with two (``scripts/claim_margins.py``).
 
+On the page, a chapter checks a section's claims in one cell whose code the book hides
+(``remove-input``) and whose last line, ``gb.claims.table()``, shows the reader what was checked:
+one row per claim, its values over the seeds, what it needs, and the margin.
+
 When the environment variable ``GROKBOOK_CLAIMS_LOG`` names a file (the chapter executor sets it),
 every checked claim is appended to it as one JSON line; ``scripts/claim_margins.py`` turns those
 lines into the table of margins in ``docs/claims.md``.
@@ -138,7 +142,11 @@ def phase(name: str, runs, expected: str, *, what: str, contrast: dict | None = 
     return margin
 
 
+_pending: list = []  # the claims checked since the last table()
+
+
 def _record(row: dict) -> None:
+    _pending.append(dict(row))
     path = os.environ.get(LOG)
     if not path:
         return
@@ -160,3 +168,73 @@ def read_log(path) -> list:
                 row = json.loads(line)
                 rows[row["name"]] = row
     return list(rows.values())
+
+
+def _number(v: float) -> str:
+    if math.isnan(v):
+        return "nan"
+    if v != 0 and (abs(v) >= 1e4 or abs(v) < 1e-3):
+        return f"{v:.2g}"
+    if float(v).is_integer() and abs(v) >= 10:
+        return f"{v:.0f}"
+    return f"{v:.3g}" if abs(v) < 1 else f"{v:.4g}"
+
+
+def _measured(row: dict) -> str:
+    vals = row["values"]
+    if row["op"] == "phase":
+        n = len(vals)
+        return f"{row['threshold']} in {'the run' if n == 1 else f'all {n} runs'}"
+    if len(vals) == 1:
+        return _number(vals[0])
+    lo, hi = min(vals), max(vals)
+    span = _number(lo) if _number(lo) == _number(hi) else f"{_number(lo)} to {_number(hi)}"
+    return f"{span} ({len(vals)} values)"
+
+
+def _needed(row: dict) -> str:
+    if row["op"] == "phase":
+        return "inside its boundaries"
+    sign = {">=": "≥", "<=": "≤", ">": ">", "<": "<"}[row["op"]]
+    return f"{sign} {_number(row['threshold'])}"
+
+
+class ClaimsTable:
+    """The claims one cell checked, as a small table for the page (``table()``)."""
+
+    columns = ("claim", "measured", "needed", "margin")
+
+    def __init__(self, rows: list):
+        self.rows = [dict(claim=r["what"], measured=_measured(r), needed=_needed(r),
+                          margin=("accuracy " if r["op"] == "phase" else "") + _number(r["margin"]))
+                     for r in rows]
+
+    def __len__(self):
+        return len(self.rows)
+
+    def __repr__(self):
+        width = {c: max([len(c)] + [len(r[c]) for r in self.rows]) for c in self.columns}
+        lines = ["  ".join(c.ljust(width[c]) for c in self.columns)]
+        lines += ["  ".join(r[c].ljust(width[c]) for c in self.columns) for r in self.rows]
+        return "\n".join(lines)
+
+    def _repr_html_(self):
+        from html import escape
+        head = "".join(f"<th>{escape(c)}</th>" for c in self.columns)
+        body = "".join("<tr>" + "".join(f"<td>{escape(r[c])}</td>" for c in self.columns) + "</tr>"
+                       for r in self.rows)
+        return (f'<table class="claims"><caption>Checked on this page\'s runs: every claim holds</caption>'
+                f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
+
+
+def table() -> ClaimsTable:
+    """The claims checked since the previous ``table()`` (in this kernel), as a table for the page.
+
+    Every one of them held: a claim that does not raises ``ClaimError`` when it is checked.
+    Raises ``ValueError`` when no claim was checked since the last table (an empty claims cell)."""
+    rows = list(_pending)
+    _pending.clear()
+    if not rows:
+        raise ValueError("no claim was checked since the last table(): call gb.claims.check or "
+                         "gb.claims.phase first")
+    return ClaimsTable(rows)

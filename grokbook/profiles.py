@@ -202,8 +202,11 @@ def setup(name: str | None = None, device: str = "auto", quiet: bool = False) ->
     prof = Profile(name=name, device=dev, **profile(name))
     if not quiet:
         gpu = f" ({torch.cuda.get_device_name()})" if dev.startswith("cuda") else ""
-        print(f"grokbook {__version__} | profile {name}: p={prof.p}, N={prof.width}, "
-              f"{prof.steps} steps, alpha={prof.alpha}, xi={prof.xi} | device {dev}{gpu}")
+        paper = PROFILES["full"]
+        scale = ("the paper's network" if (prof.p, prof.width) == (paper.p, paper.width)
+                 else f"the paper's: p = {paper.p}, N = {paper.width}")
+        print(f"The network: p = {prof.p}, N = {prof.width} neurons, {prof.steps} steps, "
+              f"α = {prof.alpha}, ξ = {prof.xi} ({scale}); on {dev}{gpu}, grokbook {__version__}")
     return prof
 
 

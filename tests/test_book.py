@@ -57,7 +57,7 @@ def test_chapter_skeleton_and_claims(path):
     assert all(p >= 0 for p in positions), f"{path.name}: missing sections {[h for h, p in zip(SKELETON, positions) if p < 0]}"
     assert positions == sorted(positions), f"{path.name}: sections out of order"
     code = "\n".join(t for t, c in zip(text, cells(path)) if c["cell_type"] == "code")
-    assert re.search(r"^\s*assert ", code, re.M), f"{path.name}: states no claim as an assertion"
+    assert "gb.claims.table()" in code, f"{path.name}: checks no claim (gb.claims.check ... gb.claims.table())"
     assert "gb.setup(" in code, f"{path.name}: no profile cell (gb.setup())"
     assert "gb.checks." in code, f"{path.name}: exercises have no grokbook.checks call"
 
@@ -104,4 +104,23 @@ def test_pages_render_in_chromium(built_book):
             pytest.fail("CI must install Chromium (apt-get install chromium)")
         pytest.skip("no Chromium on this machine")
     problems = check_book_html.check(html, html.parent / "screenshots")
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.built_book
+def test_every_chapter_figure_is_numbered_and_captioned(built_book):
+    """Each image a chapter draws sits in a numbered figure with its caption (myst-nb's figure
+    metadata), so the text can say "Fig. 4.2" and the reader knows what the figure shows."""
+    log, html = built_book
+    problems = []
+    for page in sorted((html / "book").glob("0*.html")):
+        main = page.read_text().split('<main', 1)[-1]
+        for m in re.finditer(r'<img\b[^>]*src="([^"]+)"', main):
+            if m.group(1).startswith(("http:", "https:")):
+                continue
+            before, after = main[:m.start()], main[m.end():]
+            inside = before.rfind("<figure") > before.rfind("</figure>")
+            caption = re.match(r'(?s).*?</figure>', after)
+            if not (inside and caption and 'class="caption-number"' in caption.group()):
+                problems.append(f"{page.name}: image {m.group(1)} is not in a numbered, captioned figure")
     assert not problems, "\n".join(problems)
