@@ -140,3 +140,26 @@ def test_a_phase_claim_measures_the_distance_to_the_phase_boundaries():
         claims.phase("c", coex, "Full Inversion", what="w")
     with pytest.raises(ValueError, match="expected must be one of the phases"):
         claims.phase("c", coex, "Grokking", what="w")
+
+
+def test_the_table_shows_each_claim_checked_since_the_last_table_once():
+    claims._pending.clear()
+    claims.check("t.acc", [0.95, 0.97, 0.99], ">=", 0.9, kind="accuracy", what="every seed generalizes")
+    claims.check("t.one", 0.25, "<", 0.3, kind="ratio", what="one value")
+    runs = pd.DataFrame(dict(train_acc=[1.0, 0.99], test_acc=[0.95, 0.97], xi=[0.2, 0.2],
+                             phase=["Coexistence"] * 2))
+    claims.phase("t.phase", runs, "Coexistence", what="both coexist")
+    table = claims.table()
+    assert [r["claim"] for r in table.rows] == ["every seed generalizes", "one value", "both coexist"]
+    assert table.rows[0]["measured"] == "0.95 to 0.99 (3 values)"
+    assert table.rows[0]["needed"] == "≥ 0.9" and table.rows[1]["needed"] == "< 0.3"
+    # the margin is the worst value's distance inside: 0.95 - 0.9, 0.3 - 0.25, min over runs and sides
+    assert table.rows[0]["margin"] == f"{0.95 - 0.9:.3g}" and table.rows[1]["margin"] == f"{0.3 - 0.25:.3g}"
+    assert table.rows[2]["measured"] == "Coexistence in all 2 runs"
+    assert table.rows[2]["margin"] == f"accuracy {min(0.95 - 0.9, 0.99 - 0.9):.3g}"
+    html = table._repr_html_()
+    assert html.count("<tr>") == 4 and "every seed generalizes" in html and "&lt; 0.3" in html
+    assert "every seed generalizes" in repr(table)
+    with pytest.raises(ValueError, match="no claim was checked"):
+        claims.table()  # the next table starts empty
+
