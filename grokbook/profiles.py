@@ -206,7 +206,7 @@ def setup(name: str | None = None, device: str = "auto", quiet: bool = False) ->
         scale = ("the paper's network" if (prof.p, prof.width) == (paper.p, paper.width)
                  else f"the paper's: p = {paper.p}, N = {paper.width}")
         print(f"The network: p = {prof.p}, N = {prof.width} neurons, {prof.steps} steps, "
-              f"α = {prof.alpha}, ξ = {prof.xi} ({scale}); on {dev}{gpu}, grokbook {__version__}")
+              f"α = {prof.alpha}, ξ = {prof.xi}\n({scale}); on {dev}{gpu}, grokbook {__version__}")
     return prof
 
 
