@@ -24,7 +24,7 @@ def _report(name: str, fn, cases) -> bool:
             except AssertionError as err:
                 raise AssertionError(f"{name}: case {i + 1} of {len(cases)} failed: {err}") from None
     except NotImplementedError:
-        print(f"{name}: not attempted yet (your function raises NotImplementedError)")
+        print(f"{name}: not attempted yet\n(your function raises NotImplementedError)")
         return False
     print(f"{name}: all {len(cases)} cases passed")
     return True
@@ -653,7 +653,7 @@ def _report_experiment(name: str, experiment, claim: str, cases) -> bool:
     try:
         result = experiment()
     except NotImplementedError:
-        print(f"{name}: not attempted yet (your experiment raises NotImplementedError)")
+        print(f"{name}: not attempted yet\n(your experiment raises NotImplementedError)")
         return False
     print(f"{name}: the claim: {claim}")
     return _report(name, result, cases)

@@ -271,7 +271,7 @@ def test_the_correct_answer_passes(name, capsys):
 def test_a_stub_is_not_attempted(name, capsys):
     assert getattr(checks, name)(stub) is False
     assert capsys.readouterr().out == (
-        f"{name}: not attempted yet (your function raises NotImplementedError)\n")
+        f"{name}: not attempted yet\n(your function raises NotImplementedError)\n")
 
 
 WRONG = [(name, what) for name in sorted(TABLE) for what in TABLE[name][1]]
@@ -420,7 +420,7 @@ EXPERIMENTS = {
 @pytest.mark.parametrize("name", sorted(EXPERIMENTS))
 def test_an_experiment_stub_is_not_attempted(name, capsys):
     assert getattr(checks, name)(stub, *EXPERIMENTS[name][0]()) is False
-    assert capsys.readouterr().out == f"{name}: not attempted yet (your experiment raises NotImplementedError)\n"
+    assert capsys.readouterr().out == f"{name}: not attempted yet\n(your experiment raises NotImplementedError)\n"
 
 
 @pytest.mark.parametrize("name", sorted(EXPERIMENTS))
