@@ -43,7 +43,7 @@ COLORS = {
 }
 LABELS = {
     "train_acc": "train (labels as given)", "test_acc": "test",
-    "corrupt_acc": "corrupted (given label)", "corrupt_true_acc": "corrupted (true label)",
+    "corrupt_acc": "changed labels fitted", "corrupt_true_acc": "changed labels inverted",
     "clean_acc": "clean train", "loss": "train loss", "test_loss": "test loss",
     "mean_ipr": "mean IPR", "weight_norm": "weight norm",
 }
@@ -427,8 +427,7 @@ def pruning_by_order(curves, metric: str = "corrupt_acc", orders=("low", "high",
         ax.axvline(mark, color="k", ls=":", lw=1, label=mark_label)
     label = LABELS.get(metric, metric)
     ax.set(xlabel="fraction of neurons pruned", ylim=(-0.02, 1.02),
-           ylabel=label.replace("corrupted", "accuracy on corrupted", 1) if metric.startswith(
-               "corrupt") else f"{label} accuracy")
+           ylabel=label if metric.startswith("corrupt") else f"{label} accuracy")
     ax.legend(fontsize="small")
     return ax
 

@@ -319,8 +319,8 @@ class SweepData:
     def summary(row: pd.Series) -> str:
         """One line on a run (a row of ``runs``): its settings, accuracies and phase."""
         return (f"α = {row.alpha:g}, ξ = {row.xi:g}, wd = {row.wd:g}, dropout = {row.dropout:g}: "
-                f"train {row.train_acc:.1%}, test {row.test_acc:.1%}, corrupted memorized "
-                f"{row.corrupt_acc:.1%}, corrupted with true label {row.corrupt_true_acc:.1%} "
+                f"train {row.train_acc:.1%}, test {row.test_acc:.1%}, changed labels fitted "
+                f"{row.corrupt_acc:.1%}, inverted {row.corrupt_true_acc:.1%} "
                 f"→ {row.phase}")
 
     def describe(self) -> str:

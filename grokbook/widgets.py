@@ -101,7 +101,7 @@ class PruningExplorer:
         c = self.curves
         row = c[(c.order == self.order.value) & np.isclose(c.fraction, self.fraction.value)].iloc[0]
         self.summary.value = (f"{self.fraction.value:.0%} of neurons pruned, {self.order.value} "
-                              f"order: test {row.test_acc:.1%}, corrupted memorized "
+                              f"order: test {row.test_acc:.1%}, changed labels fitted "
                               f"{row.corrupt_acc:.1%}, clean train {row.clean_acc:.1%}")
         self.output.clear_output(wait=True)
         with self.output:

@@ -37,7 +37,7 @@ def test_the_explorer_shows_gb_prune_curves(coexisting):
         row = reference[(reference.order == order) & np.isclose(reference.fraction, fraction)].iloc[0]
         assert ex.update().test_acc == row.test_acc
         assert f"test {row.test_acc:.1%}" in ex.summary.value
-        assert f"corrupted memorized {row.corrupt_acc:.1%}" in ex.summary.value
+        assert f"changed labels fitted {row.corrupt_acc:.1%}" in ex.summary.value
 
 
 def brute_force_curve(model, data, run, order, fractions):
