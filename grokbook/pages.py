@@ -60,14 +60,19 @@ def _call_name(node) -> str:
     return ""
 
 
-def _statements(source: str) -> list:
-    """Every statement of a cell (nested ones too), or [] when the cell does not parse (magics)."""
+def _tree(source: str):
+    """The cell's syntax tree (IPython magics blanked), or None when it does not parse."""
     text = "\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines())
     try:
-        tree = ast.parse(text)
+        return ast.parse(text)
     except SyntaxError:
-        return []
-    return [n for n in ast.walk(tree) if isinstance(n, ast.stmt)]
+        return None
+
+
+def _statements(source: str) -> list:
+    """Every statement of a cell (nested ones too); [] when the cell does not parse."""
+    tree = _tree(source)
+    return [] if tree is None else [n for n in ast.walk(tree) if isinstance(n, ast.stmt)]
 
 
 def check_lines(source: str) -> set[int]:
@@ -84,17 +89,11 @@ def check_lines(source: str) -> set[int]:
 
 def claims(source: str) -> int:
     """How many claims the cell checks: gb.claims.check / phase calls and asserts."""
-    n = 0
-    for node in _statements(source):
-        if isinstance(node, ast.Assert):
-            n += 1
-    text = "\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines())
-    try:
-        tree = ast.parse(text)
-    except SyntaxError:
-        return n
-    return n + sum(1 for node in ast.walk(tree) if isinstance(node, ast.Call)
-                   and CLAIM_CALLS.match(_call_name(node.func)))
+    tree = _tree(source)
+    if tree is None:
+        return 0
+    return sum(1 for node in ast.walk(tree) if isinstance(node, ast.Assert)
+               or (isinstance(node, ast.Call) and CLAIM_CALLS.match(_call_name(node.func))))
 
 
 def code_lines(source: str) -> list[str]:

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 import grokbook as gb
+from ipr_reference import ipr as reference_ipr
 
 
 def test_grid_gives_each_weight_decay_one_run_per_seed():
@@ -27,13 +28,6 @@ def test_grid_gives_each_weight_decay_one_run_per_seed():
         assert sorted(r.data_seed for r in runs if r.wd == wd) == seeds
 
 
-def _ipr_reference(u: np.ndarray) -> float:
-    """The IPR of one vector by its definition, in float64 with numpy: |rfft| normalized to unit
-    length, the sum of the fourth powers."""
-    mag = np.abs(np.fft.rfft(np.asarray(u, dtype=np.float64)))
-    return float(np.sum((mag / np.linalg.norm(mag)) ** 4))
-
-
 @pytest.mark.parametrize("p", [53, 97])
 def test_ipr_of_a_pure_wave_is_one(p):
     """'A pure cosine gives 1': any frequency and phase, also in float32."""
@@ -42,7 +36,7 @@ def test_ipr_of_a_pure_wave_is_one(p):
         wave = np.cos(2 * np.pi * freq * m / p + phase)
         ours = gb.ipr_of_vectors(torch.tensor(wave)).item()
         assert ours == pytest.approx(1.0, abs=1e-9)
-        assert ours == pytest.approx(_ipr_reference(wave), abs=1e-12)
+        assert ours == pytest.approx(reference_ipr(wave), abs=1e-12)
         assert gb.ipr_of_vectors(torch.tensor(wave, dtype=torch.float32)).item() == pytest.approx(1.0, abs=1e-5)
 
 
@@ -53,7 +47,7 @@ def test_ipr_of_random_vectors_matches_its_definition_and_the_spread_value(p):
     value The idea quotes for a vector spread over every frequency."""
     x = torch.randn(2000, p, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     ours = gb.ipr_of_vectors(x).numpy()
-    ref = np.array([_ipr_reference(row) for row in x.numpy()])
+    ref = reference_ipr(x.numpy())
     np.testing.assert_allclose(ours, ref, rtol=1e-10, atol=0)
     spread = 2 / (p // 2 + 1)
     assert abs(ours.mean() / spread - 1) < 0.15

@@ -14,6 +14,7 @@ import pytest
 import torch
 
 import grokbook as gb
+from ipr_reference import ipr as reference_ipr
 
 CFG = dict(p=23, width=48, log_every=10)  # small: each training takes well under a second
 RUNS = gb.grid(alpha=0.7, xi=0.25, wd=[0.0, 15.0], seed=[0, 1])  # no wd and wd: two stories
@@ -35,20 +36,6 @@ class Snapshots:
     def step(self, s):
         parts = [w for (t, _), w in sorted(self.at.items()) if t == s]
         return {n: torch.cat([w[n] for w in parts]) for n in "UVW"}
-
-
-def brute_force_ipr(u):
-    """The IPR of each row of ``u`` (float64 NumPy): |DFT| of the non-negative frequencies,
-    unit 2-norm, sum of 4th powers; zero rows 0 (grokbook.fourier's convention)."""
-    u = np.asarray(u, dtype=np.float64)
-    p = u.shape[-1]
-    k = np.arange(p // 2 + 1)
-    dft = np.exp(-2j * np.pi * np.outer(np.arange(p), k) / p)  # the DFT as a plain product
-    mag = np.abs(u @ dft)
-    norm = np.sqrt((mag ** 2).sum(-1, keepdims=True))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out = ((mag / norm) ** 4).sum(-1)
-    return np.where(norm[..., 0] > 0, out, 0.0)
 
 
 def test_training_twice_with_the_same_seeds_gives_identical_weights():
@@ -84,8 +71,8 @@ def test_the_on_log_snapshot_is_the_network_at_that_step(step):
                          progress=False).model
     for name, w in weights(model).items():
         assert torch.equal(at[name], w), name
-    ipr = (brute_force_ipr(at["U"]) + brute_force_ipr(at["V"])
-           + brute_force_ipr(at["W"].transpose(1, 2))) / 3  # (runs, N)
+    ipr = (reference_ipr(at["U"]) + reference_ipr(at["V"])
+           + reference_ipr(at["W"].transpose(1, 2))) / 3  # (runs, N)
     np.testing.assert_allclose(ipr, gb.model_ipr(model).double().numpy(), rtol=1e-5, atol=1e-7)
     logged = long.history[long.history.step == step].sort_values("run").mean_ipr.to_numpy()
     np.testing.assert_allclose(ipr.mean(1), logged, rtol=1e-5)
