@@ -88,7 +88,7 @@ def test_book_builds_without_warnings(built_book):
     assert not warnings, "build warnings:\n" + "\n".join(warnings)
     for name in re.findall(r"(?:root|file):\s*(\S+)", (ROOT / "_toc.yml").read_text()):
         assert (html / f"{name}.html").exists(), f"no page for {name}"
-    for page in sorted((html / "book").glob("0*.html")):  # the chapters: numbers pasted, quotes styled
+    for page in sorted((html / "book").glob("[0-9][0-9]_*.html")):  # the chapters: numbers pasted, quotes styled
         text = page.read_text()
         assert "{glue" not in text, f"{page.name}: a glue role was not replaced by its number"
         assert "_static/grokbook.css" in text, f"{page.name}: the book's stylesheet is missing"
@@ -113,7 +113,7 @@ def test_every_chapter_figure_is_numbered_and_captioned(built_book):
     metadata), so the text can say "Fig. 4.2" and the reader knows what the figure shows."""
     log, html = built_book
     problems = []
-    for page in sorted((html / "book").glob("0*.html")):
+    for page in sorted((html / "book").glob("[0-9][0-9]_*.html")):
         main = page.read_text().split('<main', 1)[-1]
         for m in re.finditer(r'<img\b[^>]*src="([^"]+)"', main):
             if "_images/" not in m.group(1):  # a chapter's figures; not the theme's icons (Colab's logo)

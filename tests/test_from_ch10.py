@@ -1,4 +1,4 @@
-"""What chapter 9 (book/09_transformers.ipynb) relies on in the code, tested here at small sizes
+"""What chapter 10 (book/10_transformers.ipynb) relies on in the code, tested here at small sizes
 (the chapter checks only the paper's claims): its three batches read as one table, one run per seed
 and weight decay; the step at half the training is logged; the stored phase diagram has the cells
 the chapter reads; the pruning table reads the fractions it asks for; the embedding's spectrum is a
