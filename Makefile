@@ -27,6 +27,7 @@ book: setup pages
 pages:
 	GROKBOOK_PROFILE=$(PROFILE) $(PYTHON) scripts/execute_chapters.py --profile $(PROFILE)
 	mkdir -p _build
+	$(PYTHON) scripts/intro_figure.py
 	set -o pipefail; GROKBOOK_PROFILE=$(PROFILE) jupyter-book build . --builder html -W -n --keep-going 2>&1 | tee _build/book-build.log
 
 # The README's test command (what .ci/run calls): unit tests, the book (book profile), its pages.

@@ -737,3 +737,29 @@ def capacity_curves(table, axes=None):
     if axes[0].get_legend() is not None:
         axes[0].get_legend().set_title(None)
     return axes
+
+
+# --- the introduction ---------------------------------------------------------------------
+def hero(sweep, wd: float, alpha: float, xi: float, seed: int = 0, p: int | None = None):
+    """The book's opening figure: the phase diagram of one weight-decay panel of ``sweep`` (a
+    stored ``weight_decay_phase_diagram``) with the cell (``alpha``, ``xi``) outlined, beside that
+    run's accuracies over training (log step axis) and the Full Inversion level
+    1 - xi + xi/p as a dashed line.  Returns (figure, the run's row)."""
+    run = sweep.cell(alpha, xi, wd=wd, seed=seed)
+    runs = sweep.select(wd=wd)
+    p = p if p is not None else sweep.config().p
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6), width_ratios=(1, 1.25),
+                                      layout="constrained")
+    phase_diagram(runs, ax=left, title=f"weight decay {wd:g}: the phase of every run",
+                  mark=(alpha, xi))
+    history = sweep.history[sweep.history.run == run.run]
+    data = long_history(history, STAGE_METRICS)
+    sns.lineplot(data, x="step", y="value", hue="metric", palette=_metric_palette(STAGE_METRICS),
+                 errorbar=None, ax=right)
+    right.axhline(1 - xi + xi / p, color="0.4", ls="--", lw=1, label="Full Inversion level")
+    right.set(ylabel="accuracy", ylim=(-0.02, 1.02),
+              title=f"the outlined run (α = {alpha:g}, ξ = {xi:g}): {run.phase}")
+    right.title.set_fontsize("medium")
+    _logx(right, True)
+    right.legend(fontsize="x-small", loc="center right")
+    return fig, run
