@@ -748,17 +748,16 @@ def hero(sweep, wd: float, alpha: float, xi: float, seed: int = 0, p: int | None
     run = sweep.cell(alpha, xi, wd=wd, seed=seed)
     runs = sweep.select(wd=wd)
     p = p if p is not None else sweep.config().p
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6), width_ratios=(1, 1.25),
+    fig, (left, right) = plt.subplots(1, 2, figsize=(8.2, 3.4), width_ratios=(1, 1.1),
                                       layout="constrained")
-    phase_diagram(runs, ax=left, title=f"weight decay {wd:g}: the phase of every run",
-                  mark=(alpha, xi))
+    phase_diagram(runs, ax=left, title=f"weight decay {wd:g}: every run's phase", mark=(alpha, xi))
     history = sweep.history[sweep.history.run == run.run]
     data = long_history(history, STAGE_METRICS)
     sns.lineplot(data, x="step", y="value", hue="metric", palette=_metric_palette(STAGE_METRICS),
                  errorbar=None, ax=right)
     right.axhline(1 - xi + xi / p, color="0.4", ls="--", lw=1, label="Full Inversion level")
     right.set(ylabel="accuracy", ylim=(-0.02, 1.02),
-              title=f"the outlined run (α = {alpha:g}, ξ = {xi:g}): {run.phase}")
+              title=f"the outlined run: {run.phase}")
     right.title.set_fontsize("medium")
     _logx(right, True)
     right.legend(fontsize="x-small", loc="center right")
