@@ -14,6 +14,15 @@ reads the checks' own report lines from the outputs:
 
     python -m grokbook assign --out assignments            # student notebooks
     python -m grokbook grade submissions/ --out grades     # grades.csv and grades.md
+
+Every exercise follows one format (``exercise_list`` parses it and names the cell that breaks it):
+a markdown cell that opens with ``**N. Title.** *Easy · about M minutes.*`` (Easy, Medium or Hard),
+states the exercise and ends with one ``:::{dropdown} Hint`` block; the stub; the solution tagged
+``hide-cell``.  An open exercise, "(Open.)" in its title, has neither check nor solution.  The
+instructors' page lists every exercise in tables made from the chapters:
+
+    python -m grokbook.coursework --exercise-table            # print them
+    python -m grokbook.coursework --exercise-table --update   # write them into book/instructors.md
 """
 from __future__ import annotations
 
@@ -24,13 +33,15 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTION_TAG = "hide-cell"
-NOTE = ("> **Coursework version.** The solutions of this chapter's exercises are removed. Write "
-        "each function where it raises `NotImplementedError`; the cell's `gb.checks` call tests it "
-        "against the reference on random inputs and says what passed.")
+NOTE = ("> **Coursework version.** The solutions of this chapter's exercises are removed; their "
+        "statements and hints are kept. Write each function where it raises `NotImplementedError`; the "
+        "cell's `gb.checks` call tests it (a function against the reference on random inputs, an "
+        "experiment against the chapter's claim) and says what passed.")
 CHECK_CALL = re.compile(r"gb\.checks\.(\w+)\(")
 PASSED = re.compile(r"^(\w+): all \d+ cases passed$", re.M)
 NOT_ATTEMPTED = re.compile(r"^(\w+): not attempted yet", re.M)
@@ -48,6 +59,153 @@ def _exercise_start(cells) -> int:
         if cell["cell_type"] == "markdown" and re.search(r"^## Exercises\s*$", _source(cell), re.M):
             return i
     raise ValueError("the notebook has no '## Exercises' section")
+
+
+# ----------------------------------------------------------------------------- the exercises' format
+DIFFICULTIES = ("Easy", "Medium", "Hard")  # a formula to transcribe; some thought or an experiment; a derivation or a design
+HEAD = re.compile(r"^\*\*(\d+)\. (.+?)\*\* \*(" + "|".join(DIFFICULTIES) + r") · about (\d+) minutes\.\*$")
+HEAD_FORMAT = "**N. Title.** *Easy|Medium|Hard · about M minutes.*"
+STARTS_EXERCISE = re.compile(r"^\*\*\d+\.", re.M)  # a line that opens an exercise, well formed or not
+HINT_OPEN = ":::{dropdown} Hint"
+OPEN_MARK = "(Open.)"
+
+
+@dataclass(frozen=True)
+class Exercise:
+    """One exercise of a chapter, as its Exercises section gives it.
+
+    ``cell``, ``stub`` and ``solution`` are cell indices (``stub``/``solution`` None where the
+    exercise has none); ``checks`` the ``gb.checks`` functions its stub calls."""
+    chapter: str
+    number: int
+    title: str
+    difficulty: str
+    minutes: int
+    checks: tuple
+    has_solution: bool
+    cell: int
+    stub: int | None
+    solution: int | None
+    statement: str
+    hint: str
+
+    @property
+    def open(self) -> bool:
+        return OPEN_MARK in self.title
+
+
+def _where(chapter: str, cells, i: int) -> str:
+    name = f"{chapter}: " if chapter else ""
+    return f"{name}cell {i} (id {cells[i].get('id', '?')})"
+
+
+def _parse_exercise_cell(text: str, where: str) -> dict:
+    """The parts of one exercise's markdown cell; ValueError naming ``where`` if it breaks the format."""
+    lines = text.strip().splitlines()
+    m = HEAD.match(lines[0].strip()) if lines else None
+    if not m:
+        raise ValueError(f"{where}: an exercise starts with the line {HEAD_FORMAT!r} "
+                         f"(difficulty Easy, Medium or Hard; time in whole minutes), not {lines[0][:90] if lines else ''!r}")
+    number, title, difficulty, minutes = int(m.group(1)), m.group(2).strip(), m.group(3), int(m.group(4))
+    if STARTS_EXERCISE.search("\n".join(lines[1:])):
+        raise ValueError(f"{where}: two exercises in one cell; give each exercise its own cell")
+    if not 1 <= minutes <= 240:
+        raise ValueError(f"{where}: about {minutes} minutes is no estimate of a student's time")
+    dropdowns = [k for k, line in enumerate(lines) if "{dropdown}" in line]
+    opens = [k for k in dropdowns if lines[k].strip() == HINT_OPEN]
+    if len(opens) != 1 or len(dropdowns) != 1:
+        found = [lines[k].strip() for k in dropdowns]
+        raise ValueError(f"{where}: an exercise has exactly one hint, in a {HINT_OPEN!r} ... ':::' block "
+                         f"after its statement; found {found or 'none'}")
+    start = opens[0]
+    close = next((k for k in range(start + 1, len(lines)) if lines[k].strip() == ":::"), None)
+    if close is None:
+        raise ValueError(f"{where}: the hint's dropdown is never closed (a line ':::')")
+    body = [line for line in lines[start + 1:close]]
+    if any(line.strip().startswith(":open:") for line in body):
+        raise ValueError(f"{where}: the hint's dropdown opens by itself (:open:); it starts closed")
+    hint = "\n".join(line for line in body if not re.match(r"^\s*:\w+:", line)).strip()
+    if len(hint.split()) < 5:
+        raise ValueError(f"{where}: the hint is empty or a few words; it says something that helps")
+    if any(line.strip() for line in lines[close + 1:]):
+        raise ValueError(f"{where}: text after the hint's dropdown; the hint closes the exercise's cell")
+    statement = "\n".join(lines[1:start]).strip()
+    if not statement:
+        raise ValueError(f"{where}: no statement between the exercise's first line and its hint")
+    if re.search(r"\(hints?\b|\bhints?:", statement, re.I):
+        raise ValueError(f"{where}: a hint inside the statement; move it into the hint's dropdown")
+    return dict(number=number, title=title, difficulty=difficulty, minutes=minutes, statement=statement,
+                hint=hint)
+
+
+def exercise_list(nb, chapter: str = "") -> list[Exercise]:
+    """The exercises of a chapter (a notebook dict, or its path), in order.
+
+    The Exercises section is the ``## Exercises`` heading's cell (the heading and an introduction;
+    exercise 1 may follow in the same cell, from a line of its own), then for each exercise: its
+    markdown cell (first line ``**N. Title.** *Easy · about M minutes.*``, the statement, then one
+    ``:::{dropdown} Hint`` block that ends the cell), the stub code cell (raises NotImplementedError, calls ``gb.checks.<name>``) and the solution
+    cell tagged ``hide-cell``.  An open exercise (``(Open.)`` in its title) has no check and no
+    solution.  Numbers run 1, 2, ... .  Raises ValueError naming the cell that breaks the format."""
+    if not isinstance(nb, dict):
+        path = Path(nb)
+        nb, chapter = json.loads(path.read_text()), chapter or path.stem
+    cells = nb["cells"]
+    start = _exercise_start(cells)
+    texts = {}  # markdown index -> the exercise's text
+    groups = []  # [markdown index, [code indices]]
+    first = STARTS_EXERCISE.search(_source(cells[start]))
+    if first:  # exercise 1 may share the heading's cell, from its own line on
+        texts[start] = _source(cells[start])[first.start():]
+        groups.append([start, []])
+    for i in range(start + 1, len(cells)):
+        kind = cells[i]["cell_type"]
+        if kind == "markdown":
+            groups.append([i, []])
+        elif kind == "code":
+            if not groups:
+                raise ValueError(f"{_where(chapter, cells, i)}: a code cell before the first exercise")
+            groups[-1][1].append(i)
+    out = []
+    for md, code in groups:
+        where = _where(chapter, cells, md)
+        parts = _parse_exercise_cell(texts.get(md, _source(cells[md])), where)
+        if parts["number"] != len(out) + 1:
+            raise ValueError(f"{where}: exercise {parts['number']} where exercise {len(out) + 1} comes "
+                             "(numbers run 1, 2, ... without gaps)")
+        hidden = [i for i in code if SOLUTION_TAG in cells[i].get("metadata", {}).get("tags", [])]
+        shown = [i for i in code if i not in hidden]
+        checks = tuple(dict.fromkeys(n for i in shown for n in CHECK_CALL.findall(_source(cells[i]))))
+        is_open = OPEN_MARK in parts["title"]
+        if is_open:
+            if hidden:
+                raise ValueError(f"{_where(chapter, cells, hidden[0])}: a solution (hide-cell) to an open "
+                                 "exercise; an open exercise has none")
+            if checks:
+                raise ValueError(f"{where}: an open exercise calls gb.checks.{checks[0]}; a checked exercise "
+                                 f"is not open (drop {OPEN_MARK!r} from its title, or the check)")
+            stub = solution = None
+        else:
+            if len(shown) != 1 or not checks or "NotImplementedError" not in _source(cells[shown[0]]):
+                raise ValueError(f"{where}: a graded exercise is followed by one stub cell that raises "
+                                 f"NotImplementedError and calls gb.checks.<name>(...); found {len(shown)} "
+                                 f"shown code cell(s){' without a check' if shown and not checks else ''}")
+            if len(hidden) != 1:
+                raise ValueError(f"{where}: a graded exercise has one solution cell tagged {SOLUTION_TAG!r} "
+                                 f"after its stub (collapsed in the book); found {len(hidden)}")
+            stub, solution = shown[0], hidden[0]
+            if solution < stub:
+                raise ValueError(f"{_where(chapter, cells, solution)}: the solution comes before its stub")
+            if not set(CHECK_CALL.findall(_source(cells[solution]))) & set(checks):
+                raise ValueError(f"{_where(chapter, cells, solution)}: the solution does not call its stub's "
+                                 f"check gb.checks.{checks[0]}")
+        out.append(Exercise(chapter=chapter, number=parts["number"], title=parts["title"],
+                            difficulty=parts["difficulty"], minutes=parts["minutes"], checks=checks,
+                            has_solution=not is_open, cell=md, stub=stub, solution=solution,
+                            statement=parts["statement"], hint=parts["hint"]))
+    if not out:
+        raise ValueError(f"{_where(chapter, cells, start)}: the Exercises section has no exercise")
+    return out
 
 
 def solution_cells(nb: dict) -> list[int]:
@@ -107,6 +265,123 @@ def write_assignments(out_dir, chapters=None) -> list[Path]:
         target.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
         written.append(target)
     return written
+
+
+# ----------------------------------------------------------------------------- the instructors' table
+INSTRUCTORS = ROOT / "book" / "instructors.md"
+TABLE_COMMAND = "python -m grokbook.coursework --exercise-table --update"
+TABLE_BEGIN = f"% Generated from the chapters by `{TABLE_COMMAND}`; do not edit by hand."
+TABLE_END = "% End of the generated exercise tables."
+
+
+def check_kind(name: str) -> str:
+    """'experiment' for a check that runs the student's experiment and tests a claim on it,
+    else 'function'."""
+    import inspect
+
+    from . import checks
+    fn = getattr(checks, name, None)
+    if fn is None:
+        raise ValueError(f"an exercise calls gb.checks.{name}, which grokbook.checks does not define")
+    return "experiment" if "_report_experiment(" in inspect.getsource(fn) else "function"
+
+
+def _minutes(m: int) -> str:
+    h, m = divmod(m, 60)
+    return f"{m} min" if not h else f"{h} h" + (f" {m} min" if m else "")
+
+
+def _cell_text(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def short_title(title: str) -> str:
+    """The title without the kind it announces ("(Open.)", "(an experiment)"), which the table
+    shows in a column of its own."""
+    title = re.sub(r"\s*\((?:an|An) experiment\.?\)", "", title.replace(OPEN_MARK, "")).strip()
+    return title[:-1] if title.endswith(".") else title
+
+
+def exercise_table(chapters=None) -> str:
+    """Markdown: the number of exercises and their time per chapter of the book (default: the
+    _toc.yml's chapters), then each chapter's exercises in a table of its own, with their kind: a
+    function or an experiment, both checked and solved in the book, or open (neither).  Raises
+    ValueError where a chapter's exercises break the format (exercise_list)."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import sync_chapters
+
+    paths = sync_chapters.chapters() if chapters is None else [Path(p) for p in chapters]
+    totals = ["| chapter | exercises | graded | open | time | graded ones only |", "|---|---|---|---|---|---|"]
+    tables = []
+    n_all = graded_all = minutes_all = graded_minutes_all = 0
+    for path in paths:
+        number = int(path.stem[:2])
+        exs = exercise_list(path)
+        rows = [f"**Chapter {number}, {{doc}}`{path.stem}`**", "",
+                "| exercise | difficulty | time | check | kind |", "|---|---|---|---|---|"]
+        for e in exs:
+            kind = "open" if not e.has_solution else " and ".join(sorted({check_kind(n) for n in e.checks}))
+            rows.append(f"| {e.number}. {_cell_text(short_title(e.title))} | {e.difficulty} | {_minutes(e.minutes)} | "
+                        f"{', '.join(f'`{n}`' for n in e.checks) or 'none'} | {kind} |")
+        tables.append("\n".join(rows))
+        graded = sum(e.has_solution for e in exs)
+        minutes = sum(e.minutes for e in exs)
+        graded_minutes = sum(e.minutes for e in exs if e.has_solution)
+        totals.append(f"| {number}. {{doc}}`{path.stem}` | {len(exs)} | {graded} | {len(exs) - graded} | "
+                      f"{_minutes(minutes)} | {_minutes(graded_minutes)} |")
+        n_all, graded_all = n_all + len(exs), graded_all + graded
+        minutes_all, graded_minutes_all = minutes_all + minutes, graded_minutes_all + graded_minutes
+    totals.append(f"| the book | {n_all} | {graded_all} | {n_all - graded_all} | {_minutes(minutes_all)} | "
+                  f"{_minutes(graded_minutes_all)} |")
+    return ("Per chapter, the exercises' times added up (all of them, and the graded ones only):\n\n"
+            + "\n".join(totals) + "\n\n" + "\n\n".join(tables) + "\n")
+
+
+def table_in(text: str) -> str | None:
+    """The generated block of ``text`` (a page), between its markers; None when it has none."""
+    if TABLE_BEGIN not in text or TABLE_END not in text:
+        return None
+    return text.split(TABLE_BEGIN, 1)[1].split(TABLE_END, 1)[0].strip("\n") + "\n"
+
+
+def update_table(page: Path = INSTRUCTORS, table: str | None = None) -> bool:
+    """Write the generated exercise tables into ``page`` between its markers; True if it changed."""
+    text = page.read_text()
+    if table_in(text) is None:
+        raise ValueError(f"{page}: no lines {TABLE_BEGIN!r} ... {TABLE_END!r} to put the tables between")
+    table = exercise_table() if table is None else table
+    before, rest = text.split(TABLE_BEGIN, 1)
+    after = rest.split(TABLE_END, 1)[1]
+    new = f"{before}{TABLE_BEGIN}\n\n{table}\n{TABLE_END}{after}"
+    if new != text:
+        page.write_text(new)
+    return new != text
+
+
+def main(argv=None) -> int:
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="python -m grokbook.coursework",
+                                 description="The book's exercises, as the instructors' page lists them.")
+    ap.add_argument("--exercise-table", action="store_true",
+                    help="print the markdown tables of every exercise of the _toc.yml's chapters")
+    ap.add_argument("--update", action="store_true",
+                    help=f"with --exercise-table: write them into {INSTRUCTORS.relative_to(ROOT)} instead, "
+                         "between its markers")
+    args = ap.parse_args(argv)
+    if not args.exercise_table:
+        ap.error("nothing to do: --exercise-table [--update]")
+    try:
+        table = exercise_table()
+    except ValueError as err:
+        print(f"an exercise breaks the format: {err}", file=sys.stderr)
+        return 1
+    if args.update:
+        changed = update_table(INSTRUCTORS, table)
+        print(f"{INSTRUCTORS.relative_to(ROOT)}: " + ("tables updated" if changed else "tables already up to date"))
+    else:
+        print(table, end="")
+    return 0
 
 
 # ----------------------------------------------------------------------------- grading
@@ -217,3 +492,7 @@ def grade(submissions, out_dir, *, reference=None, time_limit: int = 600, cell_t
                                             for r in failed.itertuples()]
     (out_dir / "grades.md").write_text("\n".join(lines) + "\n")
     return table
+
+
+if __name__ == "__main__":
+    sys.exit(main())

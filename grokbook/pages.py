@@ -154,11 +154,57 @@ def table(paths) -> str:
     return "\n".join([head, *body])
 
 
+# Reading speeds behind the intro's table of reading times: technical prose with formulas at
+# 150 words a minute, shown code at 10 lines a minute; rounded to 5 minutes, at least 5.
+PROSE_WORDS_PER_MINUTE = 150
+CODE_LINES_PER_MINUTE = 10
+
+
+def reading_minutes(c: PageCounts) -> int:
+    """Minutes to read a chapter's page outside its exercises: its prose and its shown code."""
+    raw = c.prose_words / PROSE_WORDS_PER_MINUTE + c.visible_code_lines / CODE_LINES_PER_MINUTE
+    return max(5, 5 * round(raw / 5))
+
+
+def title(path) -> str:
+    """The chapter's title: its first level-1 heading."""
+    for cell in cells(path):
+        m = re.search(r"^# (.+)$", cell["source"], re.M) if cell["kind"] == "markdown" else None
+        if m:
+            return m.group(1).strip()
+    raise ValueError(f"{path}: no '# title' heading")
+
+
+def reading_times(paths) -> str:
+    """The intro's table: per chapter, the minutes to read it and the minutes its exercises
+    take as they state them (grokbook.coursework.exercise_list)."""
+    from .coursework import exercise_list
+
+    rows = ["| chapter | reading | exercises |", "|---|---|---|"]
+    total_read = total_ex = 0
+    for number, path in enumerate(paths, 1):
+        path = Path(path)
+        read = reading_minutes(counts(path))
+        ex = sum(e.minutes for e in exercise_list(path))
+        total_read, total_ex = total_read + read, total_ex + ex
+        rows.append(f"| {number}. {{doc}}`{title(path)} <{path.stem}>` | {read} min | {ex} min |")
+    rows.append(f"| all | {_hours(total_read)} | {_hours(total_ex)} |")
+    return "\n".join(rows)
+
+
+def _hours(minutes: int) -> str:
+    h, m = divmod(minutes, 60)
+    return f"{h} h {m:02d} min" if h else f"{m} min"
+
+
 if __name__ == "__main__":
     import sys
 
-    paths = sys.argv[1:] or sorted((Path(__file__).resolve().parents[1] / "book").glob("[0-9][0-9]_*.ipynb"))
-    if paths and paths[0] == "--json":
+    CHAPTERS = sorted((Path(__file__).resolve().parents[1] / "book").glob("[0-9][0-9]_*.ipynb"))
+    paths = sys.argv[1:] or CHAPTERS
+    if paths and paths[0] == "--reading-times":  # the intro's table: every chapter, numbered in order
+        print(reading_times(paths[1:] or CHAPTERS))
+    elif paths and paths[0] == "--json":
         print(json.dumps([asdict(counts(p)) for p in paths[1:]], indent=1))
     else:
         print(table(paths))

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from grokbook.coursework import (exercises, grade, read_grades, solution_cells, student_notebook,
-                                 write_assignments)
+from grokbook.coursework import (HINT_OPEN, TABLE_BEGIN, TABLE_COMMAND, TABLE_END, exercise_list, exercise_table,
+                                 exercises, grade, read_grades, solution_cells, student_notebook, table_in,
+                                 update_table, write_assignments)
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -38,6 +39,16 @@ def test_a_student_notebook_keeps_every_check_and_no_solution(path):
     assert not any("assert gb.checks" in source(c) for c in student["cells"]), "no solution asserting its check"
     assert student["cells"][1]["id"] == "coursework-note"
     assert len(student["cells"]) == len(chapter["cells"]) - len(solutions) + 1
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.name)
+def test_a_student_notebook_keeps_every_exercise_and_its_hint(path):
+    chapter = json.loads(path.read_text())
+    student = student_notebook(chapter)
+    statements = [source(chapter["cells"][e.cell]) for e in exercise_list(chapter, path.stem)]
+    assert all(text in {source(c) for c in student["cells"]} for text in statements), "every exercise kept as it is"
+    hints = sum(source(c).count(HINT_OPEN) for c in student["cells"] if c["cell_type"] == "markdown")
+    assert hints == len(statements), "the student notebook keeps one hint per exercise"
 
 
 @pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.name)
@@ -174,3 +185,38 @@ def test_no_kept_cell_needs_what_only_a_solution_defined(path):
                 needed = (loaded_names(text) & only_there) - set().union(
                     *(defined_names(t) for k, t in code if i < k <= j and k not in removed))
                 assert not needed, f"{path.name}: cell {j} reads {needed}, defined only by solution cell {i}: {code_text[:60]!r}"
+
+
+# ----------------------------------------------------------------------------- the instructors' page
+def test_the_instructors_page_lists_the_exercises_as_the_chapters_give_them():
+    page = ROOT / "book" / "instructors.md"
+    block = table_in(page.read_text())
+    assert block is not None, f"book/instructors.md has lost the lines {TABLE_BEGIN!r} ... {TABLE_END!r}"
+    assert block == exercise_table(), (
+        f"the exercise tables of book/instructors.md differ from the chapters' exercises; regenerate them: "
+        f"{TABLE_COMMAND}")
+
+
+def test_the_table_is_made_from_the_chapters_and_written_between_the_markers(tmp_path):
+    toy = chapter()
+    toy["cells"][2]["source"] = "## Exercises\n\nEach exercise gives its difficulty and time ..."
+    toy["cells"].insert(3, cell("markdown", "**1. Correct by chance.** *Easy · about 5 minutes.*\n\nReturn it."
+                                            "\n\n:::{dropdown} Hint\nEach redrawn label is uniform over p labels.\n:::"))
+    toy["cells"].insert(6, cell("markdown", "**2. The ceiling | a bar.** *Medium · about 70 minutes.*\n\nReturn it."
+                                            "\n\n:::{dropdown} Hint\nCount what the network gets wrong there.\n:::"))
+    toy["cells"].append(cell("markdown", "**3. (Open.) Why?** *Hard · about 45 minutes.*\n\nSay why.\n\n"
+                                         ":::{dropdown} Hint\nThink of the two populations of neurons.\n:::"))
+    path = tmp_path / "04_toy.ipynb"
+    path.write_text(json.dumps(toy))
+    table = exercise_table([path])
+    lines = table.splitlines()
+    assert "| 1. Correct by chance | Easy | 5 min | `expected_chance_correct` | function |" in lines
+    assert "| 2. The ceiling \\| a bar | Medium | 1 h 10 min | `inversion_train_accuracy` | function |" in lines
+    assert "| 3. Why? | Hard | 45 min | none | open |" in lines
+    assert "| 4. {doc}`04_toy` | 3 | 2 | 1 | 2 h | 1 h 15 min |" in lines
+    assert "**Chapter 4, {doc}`04_toy`**" in lines
+    page = tmp_path / "instructors.md"
+    page.write_text(f"# For instructors\n\n{TABLE_BEGIN}\n\nold table\n\n{TABLE_END}\n\nThe rest.\n")
+    assert update_table(page, table) and not update_table(page, table)
+    assert table_in(page.read_text()) == table and page.read_text().endswith(f"{TABLE_END}\n\nThe rest.\n")
+

@@ -97,3 +97,29 @@ def test_paper_page_table():
             assert name in figures, f"{name}: no chapter draws this figure"
         if not cells[3].startswith("not tested"):
             assert "{numref}" in cells[4], f"a tested claim needs its figure: {row}"
+
+
+def test_intro_reading_times_are_the_chapters():
+    """The intro's table of reading and exercise times is the one grokbook.pages computes from
+    the chapters (prose and shown code at the reading speeds in grokbook/pages.py; the exercises'
+    own stated minutes)."""
+    from grokbook import pages
+
+    chapters = sorted(ROOT.glob("book/[0-9][0-9]_*.ipynb"))
+    m = re.search(r"<!-- reading-times: begin[^>]*-->\n(.*?)<!-- reading-times: end -->", INTRO, re.S)
+    assert m, "book/intro.md lost its reading-times markers"
+    assert m.group(1).strip() == pages.reading_times(chapters), (
+        "the intro's reading times are out of date: paste the output of "
+        "`python -m grokbook.pages --reading-times` between its markers")
+
+
+def test_reading_minutes_rounds_to_five():
+    from grokbook.pages import PageCounts, reading_minutes
+
+    def page(words, code):
+        return PageCounts("x", code, 0, 0.0, 0, 0, 0, 0, words)
+
+    assert reading_minutes(page(0, 0)) == 5
+    assert reading_minutes(page(1500, 0)) == 10  # 10 minutes of prose
+    assert reading_minutes(page(1500, 100)) == 20  # and 10 of code
+    assert reading_minutes(page(1500 + 375, 0)) == 10  # 12.5 rounds to 10 (half to even)

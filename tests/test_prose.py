@@ -37,7 +37,8 @@ RESULT = re.compile(r"(?<![\w.])(?:\d+\.\d+|\d+(?:\.\d+)?\s*(?:%|\\%|percent)|"
 REMOVED = [r"\{glue(?::\w+)?\}`[^`]*`",  # pasted from a cell
            r"\{cite[:\w]*\}`[^`]*`",  # citations
            r'<span class="paper"[^>]*>.*?</span>',  # the paper's figures, marked as such
-           r"`[^`]*`", r"https?://\S+", r"\]\([^)]*\)"]  # code, links
+           r"`[^`]*`", r"https?://\S+", r"\]\([^)]*\)",  # code, links
+           r"\*(?:Easy|Medium|Hard) · about \d+ minutes\.\*"]  # an exercise's time: an estimate, not a result
 
 
 def cells(path):
@@ -63,10 +64,12 @@ def test_the_detector_finds_results_and_passes_settings():
     assert hand_typed("the AUC is 1.00 for the coexisting subsets")
     assert hand_typed("it took 12 s on the CPU")
     assert hand_typed("73% of the neurons")
+    assert hand_typed("the training took about 5 minutes"), "only an exercise's own estimate is exempt"
     for ok in ("at $\\alpha = 0.7$, $\\xi = 0.25$", "wd 0, 5.5, 15 and 20", "lr 0.01", "dropout 0.9",
                "test accuracy ≥ 90%", "train below $100(1.05 - \\xi)\\%$", "at least 0.99",
                "AUC {glue:text}`auc_coex:.2f`", '<span class="paper">65.4%</span> in the paper',
-               "`gb.grid(alpha=0.8)`", "step 400 of 1500", "$\\sigma^2 = 0.1$"):
+               "`gb.grid(alpha=0.8)`", "step 400 of 1500", "$\\sigma^2 = 0.1$",
+               "**2. Correct by chance.** *Easy · about 5 minutes.*"):
         assert not hand_typed(ok), ok
 
 
@@ -225,3 +228,137 @@ def test_the_page_counts_read_a_cell_as_the_book_does():
     assert pages.claims(src) == 2
     assert pages.visible(dict(kind="code", tags={"remove-input"})) is False
     assert pages.visible(dict(kind="code", tags=set())) is True
+
+
+# --------------------------------------------------------------------------- the exercises, as a course gives them
+# Each exercise: a markdown cell whose first line is "**N. Title.** *Easy|Medium|Hard · about M minutes.*",
+# the statement, then one closed ":::{dropdown} Hint" block; then the stub (raises NotImplementedError, calls
+# gb.checks.<name>) and the solution cell tagged hide-cell (collapsed in the book, removed from the student
+# notebook).  An open exercise ("(Open.)" in its title) has no check and no solution.  grokbook.coursework's
+# exercise_list parses this and names the cell that breaks it; the instructors' page lists what it finds.
+import sys  # noqa: E402
+
+from grokbook.coursework import CHECK_CALL, HEAD, HINT_OPEN, SOLUTION_TAG, exercise_list  # noqa: E402
+
+sys.path.insert(0, str(BOOK.parent / "scripts"))
+import sync_chapters  # noqa: E402
+
+TOC_CHAPTERS = sync_chapters.chapters()
+
+
+def exercises_of(path):
+    try:
+        return exercise_list(path)
+    except ValueError as err:
+        pytest.fail(f"{err}\n(the format: grokbook.coursework.exercise_list's docstring)")
+
+
+@pytest.mark.parametrize("path", TOC_CHAPTERS, ids=[p.stem for p in TOC_CHAPTERS])
+def test_every_exercise_gives_difficulty_time_and_one_hint(path):
+    cs = pages.cells(path)
+    exs = exercises_of(path)
+    assert [e.number for e in exs] == list(range(1, len(exs) + 1)), "exercise numbers run 1, 2, ... without gaps"
+    for e in exs:
+        text = cs[e.cell]["source"]
+        text = text[text.index(f"**{e.number}. "):]  # exercise 1 may share the Exercises heading's cell
+        first = text.splitlines()[0]
+        assert HEAD.match(first), f"cell {e.cell}: first line {first!r}"
+        assert text.count(HINT_OPEN) == 1 and text.count("{dropdown}") == 1, f"cell {e.cell}: one hint dropdown"
+        assert text.index(HINT_OPEN) > len(first), f"cell {e.cell}: the hint comes after the statement"
+        assert e.difficulty in ("Easy", "Medium", "Hard") and e.minutes > 0
+
+
+@pytest.mark.parametrize("path", TOC_CHAPTERS, ids=[p.stem for p in TOC_CHAPTERS])
+def test_every_solution_is_collapsed_after_a_stub_that_calls_its_check(path):
+    cs = pages.cells(path)
+    exs = exercises_of(path)
+    solutions = set()
+    for e in exs:
+        if not e.has_solution:
+            assert e.open and not e.checks, f"exercise {e.number}: no solution, so it is open and has no check"
+            continue
+        stub, solution = cs[e.stub], cs[e.solution]
+        assert e.cell < e.stub < e.solution, f"exercise {e.number}: the hint (cell {e.cell}), then the stub, then the solution"
+        assert SOLUTION_TAG in solution["tags"], f"cell {e.solution}: a solution is collapsed (tag {SOLUTION_TAG})"
+        assert SOLUTION_TAG not in stub["tags"] and "NotImplementedError" in stub["source"]
+        assert CHECK_CALL.search(stub["source"]) and set(CHECK_CALL.findall(solution["source"])) & set(e.checks)
+        solutions.add(e.solution)
+    start = pages.exercises_start(cs)
+    tagged = {c["index"] for c in cs[start:] if c["kind"] == "code" and SOLUTION_TAG in c["tags"]}
+    assert tagged == solutions, f"cells {sorted(tagged - solutions)} are tagged {SOLUTION_TAG} but solve no exercise"
+
+
+@pytest.mark.parametrize("path", TOC_CHAPTERS, ids=[p.stem for p in TOC_CHAPTERS])
+def test_the_exercises_introduction_says_what_each_exercise_gives(path):
+    cs = pages.cells(path)
+    intro = cs[pages.exercises_start(cs)]["source"].split("## Exercises", 1)[1]
+    intro = re.split(r"^\*\*1\. ", intro, flags=re.M)[0]  # in case exercise 1 shares the cell
+    said = " ".join(intro.split()).lower()
+    for word in ("difficulty", "hint", "collapsed"):
+        assert word in said, f"the Exercises introduction does not mention the {word}: {intro.strip()[:300]!r}"
+    if any(e.open for e in exercise_list(path)):
+        assert "open" in said, "the chapter has open exercises; the introduction says they have no solution"
+
+
+# A small chapter to break on purpose: the parser must name the cell and say what is wrong.
+GOOD_1 = ("**1. The ceiling.** *Easy · about 10 minutes.*\n\nReturn the training accuracy of a network that "
+          "predicts every true label.\n\n:::{dropdown} Hint\nCount the pairs it gets wrong: the changed ones only.\n:::")
+GOOD_2 = ("**2. (Open.) A question.** *Hard · about 45 minutes.*\n\nWhy does it work?\n\n:::{dropdown} Hint\n"
+          "Think of the two populations of neurons and what each one stores.\n:::")
+STUB = "def f(xi, p):\n    raise NotImplementedError\n\n\ngb.checks.inversion_train_accuracy(f)"
+SOLUTION = "def f(xi, p):\n    return 1 - xi * (1 - 1 / p)\n\n\nassert gb.checks.inversion_train_accuracy(f)"
+
+
+def toy(ex1=GOOD_1, ex2=GOOD_2, solution_tags=("hide-cell",), extra=()):
+    def cell(kind, text, tags=()):
+        return {"cell_type": kind, "id": f"t{abs(hash((kind, text))) % 10**8}", "metadata": {"tags": list(tags)},
+                "source": text}
+    return {"cells": [cell("markdown", "# A chapter"), cell("markdown", "## Exercises\n\nEach exercise gives ..."),
+                      cell("markdown", ex1), cell("code", STUB), cell("code", SOLUTION, solution_tags),
+                      cell("markdown", ex2), *[cell(*x) for x in extra]]}
+
+
+def test_the_parser_reads_a_good_chapter():
+    one, two = exercise_list(toy(), "00_toy")
+    assert (one.number, one.title, one.difficulty, one.minutes, one.checks, one.has_solution) == (
+        1, "The ceiling.", "Easy", 10, ("inversion_train_accuracy",), True)
+    assert (one.cell, one.stub, one.solution) == (2, 3, 4) and one.hint.startswith("Count the pairs")
+    assert two.open and not two.has_solution and two.checks == () and two.minutes == 45
+    merged = toy()
+    merged["cells"][1]["source"] += "\n\n" + GOOD_1  # exercise 1 in the heading's cell
+    del merged["cells"][2]
+    assert [e.number for e in exercise_list(merged)] == [1, 2]
+
+
+BROKEN = {
+    "no difficulty or time": (dict(ex1=GOOD_1.replace(" *Easy · about 10 minutes.*", "")), "starts with the line"),
+    "a difficulty of another name": (dict(ex1=GOOD_1.replace("Easy", "Tricky")), "starts with the line"),
+    "a time that is no number": (dict(ex1=GOOD_1.replace("10 minutes", "ten minutes")), "starts with the line"),
+    "no hint": (dict(ex1=GOOD_1.split("\n\n:::")[0]), "exactly one hint"),
+    "two hints": (dict(ex1=GOOD_1 + "\n\n:::{dropdown} Hint\nAnother one, with enough words.\n:::"), "exactly one hint"),
+    "a hint of another name": (dict(ex1=GOOD_1.replace("{dropdown} Hint", "{dropdown} A hint")), "exactly one hint"),
+    "a hint never closed": (dict(ex1=GOOD_1.removesuffix("\n:::")), "never closed"),
+    "a hint that opens itself": (dict(ex1=GOOD_1.replace("Hint\n", "Hint\n:open:\n")), "opens by itself"),
+    "an empty hint": (dict(ex1=GOOD_1.replace("Count the pairs it gets wrong: the changed ones only.", "Think.")),
+                      "the hint is empty"),
+    "the hint before the statement": (dict(ex1="**1. The ceiling.** *Easy · about 10 minutes.*\n\n:::{dropdown} Hint\n"
+                                           "Count the pairs it gets wrong, the changed ones.\n:::\n\nReturn it."),
+                                      "text after the hint"),
+    "a hint left in the statement": (dict(ex1=GOOD_1.replace("true label.", "true label (hint: count).")),
+                                     "move it into the hint"),
+    "a solution the book shows": (dict(solution_tags=()), "one stub cell"),
+    "a stub without a check": (dict(extra=[("code", "x = 1")], ex2=GOOD_2.replace("(Open.) ", "")), "one stub cell"),
+    "a gap in the numbers": (dict(ex2=GOOD_2.replace("**2.", "**3.")), "numbers run 1, 2"),
+    "a solution to an open exercise": (dict(extra=[("code", STUB), ("code", SOLUTION, ("hide-cell",))]),
+                                       "an open exercise has none"),
+    "two exercises in one cell": (dict(ex1=GOOD_1 + "\n\n" + GOOD_2), "two exercises in one cell"),
+}
+
+
+@pytest.mark.parametrize("case", BROKEN, ids=list(BROKEN))
+def test_the_parser_names_the_cell_that_breaks_the_format(case):
+    change, message = BROKEN[case]
+    with pytest.raises(ValueError, match=re.escape(message)) as err:
+        exercise_list(toy(**change), "00_toy")
+    assert re.search(r"00_toy: cell \d+ \(id t\d+\)", str(err.value)), str(err.value)
+
