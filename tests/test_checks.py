@@ -92,6 +92,39 @@ def loo_change(X, Y, lam):
     return (h / (1 - h))[:, None] * (Y - H @ Y)
 
 
+def forgetting_step(known):  # the step after the last one at which each pair is known
+    steps = torch.arange(known.shape[0])[:, None]
+    return torch.where(known, steps, -1).amax(0) + 1
+
+
+def first_lost(known):  # the first step at which a pair is not known: not "for good"
+    lost = ~known
+    return torch.where(lost.any(0), lost.int().argmax(0), known.shape[0])
+
+
+def loss_rise_step(steps, loss, factor, report="lowest", against="lowest so far"):
+    lowest = 0
+    for i in range(len(loss)):
+        if loss[i] < loss[lowest]:
+            lowest = i if against == "lowest so far" else lowest
+        elif loss[i] > factor * loss[lowest]:
+            return steps[lowest] if report == "lowest" else steps[i] if report == "here" else steps[int(np.argmin(loss))]
+    return None
+
+
+def memorizing_width(table, level, over_seeds="min", every_wider=False, pooled=False):
+    out = {}
+    groups = [(wd, table) for wd in table.wd.unique()] if pooled else table.groupby("wd")
+    for wd, rows in groups:
+        ok = getattr(rows.groupby("width").corrupt_acc, over_seeds)() >= level
+        widths = sorted(ok.index)
+        if every_wider:  # the smallest width from which on every wider one reaches the level
+            out[wd] = next((int(w) for i, w in enumerate(widths) if ok[widths[i:]].all()), None)
+        else:
+            out[wd] = int(ok[ok].index.min()) if ok.any() else None
+    return out
+
+
 def _never_as_zero(f):
     return lambda *a: (lambda r: 0 if r is None else r)(f(*a))
 
@@ -239,6 +272,23 @@ TABLE = {
         "the largest, not the mean, over the other token": lambda pre, out: (
             ipr_of_vectors(pre.amax(1).T) + ipr_of_vectors(pre.amax(0).T) + ipr_of_vectors(out)) / 3,
     }),
+    "forgetting_step": (forgetting_step, {
+        "the first step not known, not the last known plus one": first_lost,
+        "the last step known, without the one after it": lambda k: forgetting_step(k) - 1,
+        "the number of steps known": lambda k: k.sum(0),
+    }),
+    "loss_rise_step": (loss_rise_step, {
+        "the step at which the rise is seen": lambda s, v, f: loss_rise_step(s, v, f, report="here"),
+        "the step of the lowest value of the whole curve": lambda s, v, f: loss_rise_step(s, v, f, report="overall"),
+        "against the first value, not the lowest so far": lambda s, v, f: loss_rise_step(s, v, f, against="first"),
+        "any increase, ignoring the factor": lambda s, v, f: loss_rise_step(s, v, 1.0),
+    }),
+    "memorizing_width": (memorizing_width, {
+        "any seed, not every seed": lambda t, lv: memorizing_width(t, lv, over_seeds="max"),
+        "the mean over the seeds": lambda t, lv: memorizing_width(t, lv, over_seeds="mean"),
+        "the weight decays pooled": lambda t, lv: memorizing_width(t, lv, pooled=True),
+        "only from where every wider width reaches it": lambda t, lv: memorizing_width(t, lv, every_wider=True),
+    }),
     "loo_change": (loo_change, {
         "the residual, not the change": lambda X, Y, lam: (lambda H: Y - H @ Y)(
             X @ torch.linalg.solve(X.T @ X + lam * torch.eye(X.shape[1], dtype=X.dtype), X.T)),
@@ -359,6 +409,29 @@ def random_pruning_frame(result, runs, orders=("low", "random")):
 
 
 CORRUPTED_TINY = dict(alpha=(0.6,), xi=(0.3,), wd=(0.0,))
+
+
+def forgetting_args(keep=(0,), steps=5):
+    """Chapter 9's experiment's arguments on networks too small to grok: the networks, their
+    second split, the runs to forget, the steps."""
+    result = tiny(alpha=(0.6, 0.7), xi=(0.3,), wd=(0.0,))
+    return result, gb.memorization.second_split(result.data.train, seed=0), list(keep), steps
+
+
+def forgetting_frame(result, second, runs, steps, wd=0.0):
+    import dataclasses
+    d = result.data
+    sub = dataclasses.replace(d, train=d.train[runs], labels=d.labels[runs], corrupted=d.corrupted[runs])
+    step = gb.memorization.second_split_forgetting(result.model.select(runs), sub, second[runs],
+                                                   lr=result.runs.lr.to_numpy()[runs], wd=wd, steps=steps)
+    rows = []
+    for i, k in enumerate(runs):
+        first = (d.train[k] & ~second[k]).numpy()
+        ch = d.changed[k].numpy()[first]
+        s = step[i].numpy()[first].astype(float)
+        rows.append(dict(run=k, auc=reference_auc(-s, ch), changed_kept=(s[ch] > steps).mean(),
+                         clean_kept=(s[~ch] > steps).mean()))
+    return pd.DataFrame(rows)
 # check name -> (its arguments after the experiment, {what is wrong: (the experiment, the message expected)})
 EXPERIMENTS = {
     "corruption_spread": (lambda: (53, 1966, 0.25), {
@@ -406,6 +479,13 @@ EXPERIMENTS = {
         "a row missing": (lambda: pd.DataFrame(dict(run=[0], auc=[0.5])), r"case 1 of 2 .*one row per network"),
         "the AUC of the margin, not of minus it": (lambda: pd.DataFrame(dict(run=[0, 1], auc=[0.25, 0.5])),
                                                    r"case 1 of 2 .*AUC: yours"),
+    }),
+    "forgetting_without_weight_decay": (forgetting_args, {
+        "not a DataFrame": (lambda: {"auc": 1.0}, r"case 1 of 2 .*return a pandas DataFrame"),
+        "another network's row": (lambda: pd.DataFrame(dict(run=[1], auc=[1.0], changed_kept=[0.0], clean_kept=[1.0])),
+                                  r"case 1 of 2 .*one row per network of runs \[0\]"),
+        "numbers not the networks'": (lambda: pd.DataFrame(dict(run=[0], auc=[0.0], changed_kept=[1.0],
+                                                                clean_kept=[0.0])), r"case 1 of 2 .*auc: yours"),
     }),
     "pruning_against_random": (lambda: (tiny(**CORRUPTED_TINY), [0]), {
         "no random rows": (lambda: pd.DataFrame(dict(run=[0], order=["low"], corrupt_acc=[0.0], test_acc=[1.0])),
@@ -471,3 +551,21 @@ def test_the_pruning_and_margin_checks_take_the_right_numbers_of_a_network(capsy
         checks.pruning_against_random(lambda: random_pruning_frame(result, [0]), result, [0])
     except AssertionError as err:
         assert re.match(r"pruning_against_random: case 2 of 2 failed", str(err)), err
+
+
+def test_the_forgetting_check_takes_the_right_numbers_of_the_networks(capsys):
+    """Chapter 9's experiment on networks too small to grok: second-split forgetting without weight
+    decay passes the first case (its numbers are the networks'), whichever run it is given; the
+    same forgetting at a large weight decay fails it."""
+    result, second, runs, steps = forgetting_args(keep=(1,), steps=30)
+    right = forgetting_frame(result, second, runs, steps)
+    try:
+        assert checks.forgetting_without_weight_decay(lambda: right, result, second, runs, steps)
+    except AssertionError as err:
+        assert re.match(r"forgetting_without_weight_decay: case 2 of 2 failed", str(err)), err
+    assert "forgetting_without_weight_decay: the claim: " in capsys.readouterr().out
+    other = forgetting_frame(result, second, runs, steps, wd=50.0)
+    columns = ["auc", "changed_kept", "clean_kept"]
+    assert (other[columns] - right[columns]).abs().to_numpy().max() > 0.03  # a real near miss
+    with pytest.raises(AssertionError, match=r"^forgetting_without_weight_decay: case 1 of 2 failed: \w+: yours"):
+        checks.forgetting_without_weight_decay(lambda: other, result, second, runs, steps)

@@ -1,9 +1,10 @@
-"""Chapter 8's checks of its own code, moved out of the chapter (issue 30): each one at a small size,
-against an independent reference (refitting in float64, the parent training set drawn again)."""
+"""Chapter 8's checks of its own code (what counts as memorization), moved out of the chapter
+(issue 30): each one at a small size, against an independent reference (refitting in float64, the
+parent training set drawn again).  The checks of the capacity and forgetting sections, which became
+chapter 9, are in tests/test_from_ch09.py."""
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import torch
 
 import grokbook as gb
@@ -63,18 +64,3 @@ def test_ensemble_from_sweep_sees_only_its_parent_training_set(tmp_path):
             assert (e.member.sum(1) == round(0.7 * int(train.sum()))).all()
             assert (e.runs.wd == wd).all() and (e.runs.data_seed == seed).all()
 
-
-def test_forgetting_has_one_network_per_weight_decay_and_seed():
-    """Was chapter 8's second-split check: the full-data networks of gb.grid(wd=..., seed=...) give
-    one forgetting row each, so selecting a weight decay selects one network per seed."""
-    wds, seeds = [0.0, 2.0], [0, 1, 2]
-    result = gb.train(gb.grid(alpha=0.6, xi=0.3, wd=wds, seed=seeds), CFG, device="cpu",
-                      progress=False)
-    second = mz.second_split(result.data.train, seed=0)
-    forget = mz.second_split_forgetting(result.model, result.data, second,
-                                        lr=result.runs.lr.to_numpy(), wd=result.runs.wd.to_numpy(),
-                                        steps=5)
-    assert forget.shape == (len(wds) * len(seeds), CFG.p ** 2)
-    table = pd.DataFrame({"wd": result.runs.wd, "seed": result.runs.data_seed})
-    for wd in wds:
-        assert sorted(table[table.wd == wd].seed) == seeds
