@@ -1,4 +1,4 @@
-"""Capacity and the speed of memorization (chapter 8's last section).
+"""Capacity and the speed of memorization (chapter 9).
 
 Two claims of the memorization debate that the corrupted task's ground truth can test:
 

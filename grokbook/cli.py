@@ -91,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
     td = sub.add_parser("transformer-diagram",
-                        help="train chapter 9's transformer weight decay x xi diagram; store it in results/")
+                        help="train chapter 10's transformer weight decay x xi diagram; store it in results/")
     td.add_argument("--profile", choices=tuple(PROFILES), default=None,
                     help="whose transformer sizes (full: the book's on a CPU; default: $GROKBOOK_PROFILE, else full)")
     td.add_argument("--results", default=None, help="folder (default: results/ of the repository)")

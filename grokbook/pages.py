@@ -187,14 +187,14 @@ def reading_times(paths) -> str:
         read = reading_minutes(counts(path))
         ex = sum(e.minutes for e in exercise_list(path))
         total_read, total_ex = total_read + read, total_ex + ex
-        rows.append(f"| {number}. {{doc}}`{title(path)} <{path.stem}>` | {read} min | {ex} min |")
+        rows.append(f"| {number}. {{doc}}`{title(path)} <{path.stem}>` | {_hours(read)} | {_hours(ex)} |")
     rows.append(f"| all | {_hours(total_read)} | {_hours(total_ex)} |")
     return "\n".join(rows)
 
 
 def _hours(minutes: int) -> str:
     h, m = divmod(minutes, 60)
-    return f"{h} h {m:02d} min" if h else f"{m} min"
+    return (f"{h} h {m:02d} min" if m else f"{h} h") if h else f"{m} min"
 
 
 if __name__ == "__main__":

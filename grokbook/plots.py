@@ -684,7 +684,7 @@ def leverage_panels(frames: dict, changed, clean, axes=None, bins=30):
     return axes
 
 
-# --- chapter 9: transformers ---
+# --- chapter 10: transformers ---
 def embedding_spectra(spectra: dict, ax=None):
     """The share of the token embedding's power at each frequency (``grokbook.transformer.
     embedding_spectrum`` of one run), one line per entry of ``spectra`` (label -> (p//2 + 1,))."""
@@ -707,7 +707,7 @@ def weight_decay_diagram(runs, ax=None, title: str = ""):
     return ax
 
 
-# --- chapter 8: capacity ---
+# --- chapter 9: capacity ---
 CAPACITY_PANELS = (("test_acc", "test accuracy"), ("corrupt_acc", "changed labels fitted"),
                    ("low_share", "share of neurons with IPR < 0.3"),
                    ("fit_step", "step: 90% of the changed labels fitted"))

@@ -114,7 +114,7 @@ PROFILES = {
                   ensemble_t=48, ensemble_alpha=0.9, ensemble_xi=0.35, ensemble_subset=0.9,
                   ensemble_steps=1500, ensemble_weight_decays=(2.0, 6.5, 15.0), ensemble_seeds=(0, 1, 2)),
 }
-# Chapter 8's capacity section (grokbook.capacity): the widths of the width sweep, from well below
+# Chapter 9's capacity sections (grokbook.capacity): the widths of the width sweep, from well below
 # to well above the width the analytic solution needs (about 200 at p = 97, chapter 3), each
 # width one stored sweep at the profile's alpha and xi, without weight decay and at the profile's
 # Partial Inversion weight decay, three seeds; logged at every step (wide networks fit the changed
@@ -255,7 +255,7 @@ class TransformerSizes:
 TRANSFORMERS = {
     # The paper's sizes and lr, a GPU's: never run here (no GPU was lent), so its weight decays
     # are a guess, the quick ones' lr x wd (the decay rate per step) at the paper's lr 1e-3.
-    # Chapter 9 on a CPU trains the book's sizes instead, with a note.
+    # Chapter 10 on a CPU trains the book's sizes instead, with a note.
     "full": TransformerSizes(p=97, d=128, heads=4, wide=4, steps=3000, lr=1e-3, alpha=0.8, xi=0.2,
                              weight_decays=(0.0, 10.0, 15.0), seeds=(0, 1, 2)),
     "quick": TransformerSizes(p=53, d=64, heads=4, wide=4, steps=3000, lr=5e-3, alpha=0.8, xi=0.2,

@@ -14,7 +14,7 @@ Initialisation as the authors': embeddings N(0, 1), every matrix N(0, 1/fan_in).
 
 Training (``train_transformers``): K runs as one program, full batch, MSE, per-run AdamW, logged
 like the MLP engine.  The analogues of the MLP's IPR: ``neuron_ipr`` (the MLP block's neurons) and
-``embedding_spectrum`` (the token embedding).  Chapter 9 uses them; its stored phase diagram lives
+``embedding_spectrum`` (the token embedding).  Chapter 10 uses them; its stored phase diagram lives
 in ``grokbook.transformer_diagram``.
 """
 from __future__ import annotations

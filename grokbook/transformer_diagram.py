@@ -1,4 +1,4 @@
-"""Chapter 9's transformer phase diagram (weight decay x xi, one seed per cell), stored in
+"""Chapter 10's transformer phase diagram (weight decay x xi, one seed per cell), stored in
 results/ with its provenance by ``python -m grokbook transformer-diagram`` and read by
 ``load_diagram``: never retrained behind the reader; made by other code, used with a warning."""
 from __future__ import annotations
