@@ -286,7 +286,8 @@ def check_kind(name: str) -> str:
     return "experiment" if "_report_experiment(" in inspect.getsource(fn) else "function"
 
 
-def _minutes(m: int) -> str:
+def minutes_text(m: int) -> str:
+    """A time in minutes as the book writes it: '45 min', '1 h', '2 h 5 min'."""
     h, m = divmod(m, 60)
     return f"{m} min" if not h else f"{h} h" + (f" {m} min" if m else "")
 
@@ -321,18 +322,18 @@ def exercise_table(chapters=None) -> str:
                 "| exercise | difficulty | time | check | kind |", "|---|---|---|---|---|"]
         for e in exs:
             kind = "open" if not e.has_solution else " and ".join(sorted({check_kind(n) for n in e.checks}))
-            rows.append(f"| {e.number}. {_cell_text(short_title(e.title))} | {e.difficulty} | {_minutes(e.minutes)} | "
+            rows.append(f"| {e.number}. {_cell_text(short_title(e.title))} | {e.difficulty} | {minutes_text(e.minutes)} | "
                         f"{', '.join(f'`{n}`' for n in e.checks) or 'none'} | {kind} |")
         tables.append("\n".join(rows))
         graded = sum(e.has_solution for e in exs)
         minutes = sum(e.minutes for e in exs)
         graded_minutes = sum(e.minutes for e in exs if e.has_solution)
         totals.append(f"| {number}. {{doc}}`{path.stem}` | {len(exs)} | {graded} | {len(exs) - graded} | "
-                      f"{_minutes(minutes)} | {_minutes(graded_minutes)} |")
+                      f"{minutes_text(minutes)} | {minutes_text(graded_minutes)} |")
         n_all, graded_all = n_all + len(exs), graded_all + graded
         minutes_all, graded_minutes_all = minutes_all + minutes, graded_minutes_all + graded_minutes
-    totals.append(f"| the book | {n_all} | {graded_all} | {n_all - graded_all} | {_minutes(minutes_all)} | "
-                  f"{_minutes(graded_minutes_all)} |")
+    totals.append(f"| the book | {n_all} | {graded_all} | {n_all - graded_all} | {minutes_text(minutes_all)} | "
+                  f"{minutes_text(graded_minutes_all)} |")
     return ("Per chapter, the exercises' times added up (all of them, and the graded ones only):\n\n"
             + "\n".join(totals) + "\n\n" + "\n\n".join(tables) + "\n")
 

@@ -178,7 +178,7 @@ def title(path) -> str:
 def reading_times(paths) -> str:
     """The intro's table: per chapter, the minutes to read it and the minutes its exercises
     take as they state them (grokbook.coursework.exercise_list)."""
-    from .coursework import exercise_list
+    from .coursework import exercise_list, minutes_text
 
     rows = ["| chapter | reading | exercises |", "|---|---|---|"]
     total_read = total_ex = 0
@@ -187,14 +187,9 @@ def reading_times(paths) -> str:
         read = reading_minutes(counts(path))
         ex = sum(e.minutes for e in exercise_list(path))
         total_read, total_ex = total_read + read, total_ex + ex
-        rows.append(f"| {number}. {{doc}}`{title(path)} <{path.stem}>` | {_hours(read)} | {_hours(ex)} |")
-    rows.append(f"| all | {_hours(total_read)} | {_hours(total_ex)} |")
+        rows.append(f"| {number}. {{doc}}`{title(path)} <{path.stem}>` | {minutes_text(read)} | {minutes_text(ex)} |")
+    rows.append(f"| all | {minutes_text(total_read)} | {minutes_text(total_ex)} |")
     return "\n".join(rows)
-
-
-def _hours(minutes: int) -> str:
-    h, m = divmod(minutes, 60)
-    return (f"{h} h {m:02d} min" if m else f"{h} h") if h else f"{m} min"
 
 
 if __name__ == "__main__":

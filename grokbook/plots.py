@@ -17,7 +17,7 @@ import pandas as pd
 import seaborn as sns
 
 from .data import mask_categories
-from .history import first_step, grokking_steps, long_form
+from .history import first_step, grokking_steps, inversion_level, long_form
 from .phases import OUTCOMES, PHASES, majority_grid
 from .stats import binomial_pmf, spearman
 
@@ -751,14 +751,8 @@ def hero(sweep, wd: float, alpha: float, xi: float, seed: int = 0, p: int | None
     fig, (left, right) = plt.subplots(1, 2, figsize=(8.2, 3.4), width_ratios=(1, 1.1),
                                       layout="constrained")
     phase_diagram(runs, ax=left, title=f"weight decay {wd:g}: every run's phase", mark=(alpha, xi))
-    history = sweep.history[sweep.history.run == run.run]
-    data = long_history(history, STAGE_METRICS)
-    sns.lineplot(data, x="step", y="value", hue="metric", palette=_metric_palette(STAGE_METRICS),
-                 errorbar=None, ax=right)
-    right.axhline(1 - xi + xi / p, color="0.4", ls="--", lw=1, label="Full Inversion level")
-    right.set(ylabel="accuracy", ylim=(-0.02, 1.02),
-              title=f"the outlined run: {run.phase}")
+    stage_panels(sweep.history, runs[runs.run == run.run], inverted=inversion_level(xi, p), axes=[right])
+    right.set(ylim=(-0.02, 1.02), title=f"the outlined run: {run.phase}")
     right.title.set_fontsize("medium")
-    _logx(right, True)
-    right.legend(fontsize="x-small", loc="center right")
+    right.legend(fontsize="x-small", loc="center right", frameon=True, framealpha=0.9)
     return fig, run
