@@ -1,4 +1,4 @@
-"""A sweep on 1 and 2 Dask workers against one process: the scaling of ``grokbook.executors``.
+"""A sweep on 1 and 2 Dask workers against one process: the scaling of ``grokbook.store.executors``.
 
     python benchmarks/bench_cluster.py                      # 48 runs x 500 steps: about 3 min on 2 cores
     python benchmarks/bench_cluster.py --runs 12 --steps 50 # a smoke run
@@ -33,8 +33,8 @@ import numpy as np
 import torch
 
 import grokbook as gb
-from grokbook.executors import Dask, LocalPool
-from grokbook.sweeps import Part, Sweep, run_sweep
+from grokbook.store.executors import Dask, LocalPool
+from grokbook.store.sweeps import Part, Sweep, run_sweep
 
 
 def the_sweep(runs: int, steps: int) -> Sweep:

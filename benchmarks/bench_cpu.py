@@ -10,7 +10,7 @@ the absolute numbers; two jobs on two cores distort each other):
   few sizes, median of ``--repeats``), the ceiling that "% of peak" refers to;
 * per path -- weight decay (full batch), dropout 0.3 (full batch), minibatch 32, BatchNorm
   (minibatch 64, the paper's setting) -- model-steps/s of the engine at each K in ``--sizes``
-  and of the per-run loop (``grokbook.reference.train_one``: one nn.Module and one
+  and of the per-run loop (``grokbook.engine.reference.train_one``: one nn.Module and one
   torch.optim.AdamW per run, one-hot inputs on the training pairs, as in the authors' code),
   the ratio engine / loop, training examples per second, the useful GFLOP/s and their share of
   the peak, and the seconds one 1500-step run costs inside a sweep of K runs;
@@ -35,9 +35,10 @@ from pathlib import Path
 import torch
 
 import grokbook
-from grokbook import Config, Run, train
-from grokbook.reference import train_one
-from grokbook.sweeps import Part, Sweep, cpu_model, run_sweep
+from grokbook import Config, Run
+from grokbook.engine import train
+from grokbook.engine.reference import train_one
+from grokbook.store.sweeps import Part, Sweep, cpu_model, run_sweep
 
 P, WIDTH, ALPHA, XI = 53, 300, 0.7, 0.25
 WDS = (0.0, 5.5, 15.0, 20.0)
@@ -104,7 +105,7 @@ def main():
             ap.error(f"--paths: {path!r} is not one of {', '.join(PATHS)}")
     sizes = [int(k) for k in args.sizes.split(",")]
     threads = torch.get_num_threads()
-    grokbook.cpu.setup_allocator()
+    grokbook.engine.cpu.setup_allocator()
 
     peak, peak_n = matmul_peak(args.repeats)
     print(f"grokbook {grokbook.__version__}, torch {torch.__version__}, {cpu_model()}, "

@@ -1,6 +1,6 @@
 """Engine vs the per-run loop, same runs, same process; achieved FLOP/s against the roofline.
 
-The loop is ``grokbook.reference.train_one``: one nn.Module and one
+The loop is ``grokbook.engine.reference.train_one``: one nn.Module and one
 torch.optim.AdamW per run, one run after another, as in the authors' code.
 The engine trains all K runs as one program.  Both train the default setting
 (p = 97, N = 500, full batch, MSE, AdamW lr 0.01) on a grid of K runs
@@ -54,9 +54,10 @@ import numpy as np
 import torch
 
 import grokbook
-from grokbook import Config, grid, train
-from grokbook.reference import train_one
-from grokbook.settings import resolve_device
+from grokbook import Config, grid
+from grokbook.engine import train
+from grokbook.engine.reference import train_one
+from grokbook.core.settings import resolve_device
 
 # Dense peaks (no structured sparsity), TFLOP/s, and memory bandwidth, TB/s, from NVIDIA's data
 # sheets: H100 (SXM5 / PCIe) "NVIDIA H100 Tensor Core GPU" datasheet; H200 "NVIDIA H200 Tensor Core

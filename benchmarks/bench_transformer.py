@@ -1,10 +1,10 @@
 """The batched transformer against the per-run loop, same runs, same process.
 
-The loop is ``grokbook.reference.train_transformer_one``: one torch.nn transformer
+The loop is ``grokbook.engine.reference.train_transformer_one``: one torch.nn transformer
 (``ReferenceTransformer``: nn.Embedding, nn.Linear, F.scaled_dot_product_attention, over both
 positions, as the authors write it) and one torch.optim.AdamW per run, one run after another,
 full batch on the run's training pairs.  The batched path is
-``grokbook.transformer.train_transformers``: K runs as one program, only what reaches the
+``grokbook.engine.transformer.train_transformers``: K runs as one program, only what reaches the
 read-out computed (each token's projections once, the last position's attention and MLP), and
 the whole table evaluated every ``log_every`` steps (the loop evaluates only at the end).
 "batched, general" is the same batch through the general forward (both positions, every pair's
@@ -30,9 +30,9 @@ import torch
 
 import grokbook
 from grokbook import Run
-from grokbook.profiles import transformer_sizes
-from grokbook.reference import train_transformer_one
-from grokbook.transformer import train_transformers
+from grokbook.core.profiles import transformer_sizes
+from grokbook.engine.reference import train_transformer_one
+from grokbook.engine.transformer import train_transformers
 
 
 def runs_of(k: int, sizes) -> list[Run]:

@@ -12,11 +12,11 @@ import json
 import sys
 
 
-from .profiles import PROFILES, profile
-from .profiles import config as profile_config
-from .sweeps import CacheError
-from .settings import grid, resolve_device
-from .train import train
+from .core.profiles import PROFILES, profile
+from .core.profiles import config as profile_config
+from .store.sweeps import CacheError
+from .core.settings import grid, resolve_device
+from .engine.train import train
 
 TABLE_COLUMNS = ["alpha", "xi", "wd", "dropout", "lr", "seed", "train_acc", "test_acc",
                  "corrupt_acc", "corrupt_true_acc", "phase"]
@@ -62,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--json", action="store_true", help="print the table as JSON")
     run.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
-    from .sweeps import SWEEPS
+    from .store.sweeps import SWEEPS
     sw = sub.add_parser("sweep", help="train a named sweep and store it in results/ (resumes)")
     sw.add_argument("name", nargs="?", choices=tuple(SWEEPS),
                     help="the sweep to make (or --all)")
@@ -112,7 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def transformer_diagram_command(args) -> int:
-    from .transformer_diagram import make_diagram
+    from .store.transformer_diagram import make_diagram
     path, result = make_diagram(args.profile, root=args.results, progress=not args.no_progress)
     print(f"{path}: {len(result.runs)} runs, {result.seconds:.1f} s of training")
     print(result.runs.pivot(index="xi", columns="wd", values="phase").to_string())
@@ -131,7 +131,7 @@ def _option_value(text: str):
 def sweep_executor(args):
     """Where ``python -m grokbook sweep`` trains the chunks: None (local: --workers), a Dask
     scheduler's address, or a ``grokbook.executors.Slurm``."""
-    from .executors import Slurm
+    from .store.executors import Slurm
     if args.slurm_option and not args.slurm:
         raise ValueError("--slurm-option needs --slurm FOLDER")
     given = [flag for flag, value in (("--workers", args.workers), ("--dask", args.dask),
@@ -154,7 +154,7 @@ def sweep_executor(args):
 def sweep_command(args) -> int:
     import time
 
-    from .sweeps import SWEEPS, load_sweep, run_sweep, sweep
+    from .store.sweeps import SWEEPS, load_sweep, run_sweep, sweep
     if args.all == (args.name is not None):
         raise ValueError("give a sweep name or --all (not both)")
     names = list(SWEEPS) if args.all else [args.name]
@@ -204,12 +204,12 @@ def main(argv=None) -> int:
         if args.command == "transformer-diagram":
             return transformer_diagram_command(args)
         if args.command == "assign":
-            from .coursework import write_assignments
+            from .teaching.coursework import write_assignments
             for path in write_assignments(args.out, args.chapters or None):
                 print(path)
             return 0
         if args.command == "grade":
-            from .coursework import grade
+            from .teaching.coursework import grade
             table = grade(args.submissions, args.out, reference=args.reference,
                           time_limit=args.time_limit, cell_timeout=args.cell_timeout)
             print(table.pivot(index="student", columns="exercise", values="status").to_string()

@@ -10,7 +10,7 @@ claim, under ``_build/chapters/PROFILE/claims``).  For each claim the table give
 the seeds, the threshold, the margin (how far the worst seed is inside the threshold), the
 spread such a value moves by between machines, and the contrast (the phase it is set against,
 with its margin on the other side of the threshold).  The spread of an accuracy (0.03) and of a
-fraction of changed labels (0.09) was measured between two CPUs (``grokbook.claims.SPREAD``);
+fraction of changed labels (0.09) was measured between two CPUs (``grokbook.teaching.claims.SPREAD``);
 for any other kind it is measured here, as the largest change of a value between the run with two
 threads and the run with one (where both are given; the larger of the two where both exist).  A
 claim whose margin is not larger than its spread is marked: restate it, or measure it over more
@@ -29,7 +29,7 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from grokbook.claims import SPREAD, read_log  # noqa: E402
+from grokbook.teaching.claims import SPREAD, read_log  # noqa: E402
 
 
 def load(folder) -> list[dict]:

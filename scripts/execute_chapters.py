@@ -73,7 +73,7 @@ def first_line(cell) -> str:
 
 def coursework_problems(executed: dict) -> list[str]:
     """Stubs must report 'not attempted' and solutions 'passed', in the chapter's own execution."""
-    from grokbook.coursework import exercises, read_grades, solution_cells
+    from grokbook.teaching.coursework import exercises, read_grades, solution_cells
     names = exercises(executed)
     solutions = set(solution_cells(executed))
     kept = {"cells": [c for i, c in enumerate(executed["cells"]) if i not in solutions]}

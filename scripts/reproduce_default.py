@@ -13,7 +13,7 @@ import argparse
 import json
 
 import grokbook as gb
-from grokbook.settings import resolve_device
+from grokbook.core.settings import resolve_device
 
 PAPER = {0: "98 / 98", 5: "78 / 100", 15: "65.4 / 100", 20: "forgets"}
 

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 import grokbook
-from grokbook.sweeps import Part, Sweep, load_sweep, run_sweep
+from grokbook.store.sweeps import Part, Sweep, load_sweep, run_sweep
 
 matplotlib.use("Agg")  # figures off-screen, for every test
 

@@ -2,7 +2,7 @@
 
 ``ipr(u)``: the IPR of each vector along the last axis of ``u`` — the magnitudes of its discrete
 Fourier coefficients at frequencies 0 .. p//2, scaled to unit 2-norm, their fourth powers summed;
-a zero vector gives 0 (grokbook.fourier's convention). No FFT and no grokbook code, so it is an
+a zero vector gives 0 (grokbook.engine.fourier's convention). No FFT and no grokbook code, so it is an
 independent reference for ``gb.ipr_of_vectors`` and ``gb.model_ipr``.
 """
 from __future__ import annotations

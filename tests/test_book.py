@@ -59,7 +59,7 @@ def test_chapter_skeleton_and_claims(path):
     code = "\n".join(t for t, c in zip(text, cells(path)) if c["cell_type"] == "code")
     assert "gb.claims.table()" in code, f"{path.name}: checks no claim (gb.claims.check ... gb.claims.table())"
     assert "gb.setup(" in code, f"{path.name}: no profile cell (gb.setup())"
-    assert "gb.checks." in code, f"{path.name}: exercises have no grokbook.checks call"
+    assert "gb.checks." in code, f"{path.name}: exercises have no grokbook.teaching.checks call"
 
 
 BUILT = ROOT / "_build"

@@ -1,4 +1,4 @@
-"""grokbook.capacity: the width sweep's definitions, the per-run measures (against loops written
+"""grokbook.store.capacity: the width sweep's definitions, the per-run measures (against loops written
 out here) and the table the chapter reads.  The committed results are spot-checked by retraining
 (tests/test_results.py, like every stored sweep)."""
 from __future__ import annotations
@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from grokbook import capacity
-from grokbook.profiles import sizes
-from grokbook.sweeps import SWEEPS, sweep
+from grokbook.store import capacity
+from grokbook.core.profiles import sizes
+from grokbook.store.sweeps import SWEEPS, sweep
 
 
 @pytest.mark.parametrize("profile", ["quick", "book", "full"])

@@ -1,4 +1,4 @@
-"""Every exercise check of grokbook.checks, along one axis: a table of (a correct answer, plausible
+"""Every exercise check of grokbook.teaching.checks, along one axis: a table of (a correct answer, plausible
 wrong answers) per check.  For each check: the correct answer passes and says so; a stub that
 raises NotImplementedError is reported as not attempted (False, no exception); each wrong answer
 fails with an AssertionError that names the check and the failing case.  A new check without a
@@ -15,11 +15,11 @@ import pytest
 import torch
 
 import grokbook as gb
-from grokbook import checks
-from grokbook.fourier import ipr_of_vectors
-from grokbook.memorization import feldman_scores
-from grokbook.memorization import roc_auc as reference_auc
-from grokbook.stats import spearman as reference_spearman
+from grokbook.teaching import checks
+from grokbook.engine.fourier import ipr_of_vectors
+from grokbook.analysis.memorization import feldman_scores
+from grokbook.analysis.memorization import roc_auc as reference_auc
+from grokbook.analysis.stats import spearman as reference_spearman
 
 
 # ----------------------------------------------------------------------------- answers

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 import torch
 
-from grokbook import claims
+from grokbook.teaching import claims
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -120,7 +120,7 @@ def test_claim_margins_table_flags_a_margin_below_the_spread(tmp_path):
 
 
 def test_a_phase_claim_measures_the_distance_to_the_phase_boundaries():
-    from grokbook.phases import phases
+    from grokbook.core.phases import phases
 
     rng = np.random.default_rng(1)
     runs = pd.DataFrame(dict(train_acc=rng.uniform(0.5, 1, 200), test_acc=rng.uniform(0.5, 1, 200),

@@ -5,8 +5,10 @@ import json
 
 import pytest
 
-from grokbook import Config, cli, grid, sweeps, train
-from grokbook.sweeps import Part, Sweep
+from grokbook import Config, cli, grid
+from grokbook.store import sweeps
+from grokbook.engine import train
+from grokbook.store.sweeps import Part, Sweep
 
 
 TINY = ["--p", "11", "--width", "16", "--steps", "20", "--no-progress", "--device", "cpu"]

@@ -1,4 +1,4 @@
-"""Coursework (grokbook.coursework): student notebooks from every chapter (that their stubs report
+"""Coursework (grokbook.teaching.coursework): student notebooks from every chapter (that their stubs report
 "not attempted" and their solutions "passed" is checked in the chapters' one execution, by
 scripts/execute_chapters.py); and the grader on a folder of crafted submissions (correct, wrong, crashing,
 endless, empty, not a notebook, one that deletes the files around it)."""
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from grokbook.coursework import (HINT_OPEN, TABLE_BEGIN, TABLE_COMMAND, TABLE_END, exercise_list, exercise_table,
+from grokbook.teaching.coursework import (HINT_OPEN, TABLE_BEGIN, TABLE_COMMAND, TABLE_END, exercise_list, exercise_table,
                                  exercises, grade, read_grades, solution_cells, student_notebook, table_in,
                                  update_table, write_assignments)
 
@@ -57,7 +57,7 @@ def test_every_chapter_has_three_graded_exercises_one_an_experiment(path):
     check that calls the student's experiment and tests a claim on what it returns)."""
     import inspect
 
-    from grokbook import checks
+    from grokbook.teaching import checks
 
     names = exercises(json.loads(path.read_text()))
     assert len(names) >= 3, f"{path.name}: graded exercises {names}"

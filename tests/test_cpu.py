@@ -1,4 +1,4 @@
-"""The CPU step (grokbook.cpu) against autograd over the same rows and masks, in float64; its
+"""The CPU step (grokbook.engine.cpu) against autograd over the same rows and masks, in float64; its
 dropout streams, its minibatch sampler, its tiling and its thread-independence."""
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from grokbook import cpu
-from grokbook.data import make_splits
-from grokbook.models import BatchedMLP
-from grokbook.train import Config, Run, train
+from grokbook.engine import cpu
+from grokbook.engine.data import make_splits
+from grokbook.engine.models import BatchedMLP
+from grokbook.engine.train import Config, Run, train
 
 F64 = torch.float64
 P, N = 13, 24

@@ -1,10 +1,10 @@
-"""Tasks, splits and label corruption (grokbook.data) against brute force."""
+"""Tasks, splits and label corruption (grokbook.engine.data) against brute force."""
 import math
 
 import pytest
 import torch
 
-from grokbook.data import OPS, Splits, make_splits, pair_inputs, split_and_corrupt, task_table
+from grokbook.engine.data import OPS, Splits, make_splits, pair_inputs, split_and_corrupt, task_table
 
 
 import grokbook as gb

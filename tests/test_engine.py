@@ -1,4 +1,4 @@
-"""The batched engine (grokbook.train) against the plain per-run loop, itself and closed forms."""
+"""The batched engine (grokbook.engine.train) against the plain per-run loop, itself and closed forms."""
 import math
 
 import numpy as np
@@ -6,13 +6,13 @@ import pandas as pd
 import pytest
 import torch
 
-from grokbook import reference
-from grokbook.data import make_splits
-from grokbook.models import BatchedMLP, dropout_masks, init_weights
-from grokbook.phases import PHASES
-from grokbook.cpu import minibatch_index
-from grokbook.settings import Config, Run, grid
-from grokbook.train import METRICS, BatchedAdamW, bytes_per_run, chunk_size, evaluate, train
+from grokbook.engine import reference
+from grokbook.engine.data import make_splits
+from grokbook.engine.models import BatchedMLP, dropout_masks, init_weights
+from grokbook.core.phases import PHASES
+from grokbook.engine.cpu import minibatch_index
+from grokbook.core.settings import Config, Run, grid
+from grokbook.engine.train import METRICS, BatchedAdamW, bytes_per_run, chunk_size, evaluate, train
 
 F64 = torch.float64
 
@@ -134,7 +134,7 @@ def bmm_is_batch_variant(config):
 
 def test_chunking_with_many_threads_changes_only_rounding(threads):
     """With several threads MKL's bmm rounds a batch of 1 differently from a batch of K > 1,
-    so chunks agree to float rounding, not bit for bit (documented in grokbook.train)."""
+    so chunks agree to float rounding, not bit for bit (documented in grokbook.engine.train)."""
     n = max(4, torch.get_num_threads())
     threads(n)
     config = Config(p=23, width=64, steps=40, log_every=10)
@@ -416,7 +416,7 @@ def test_train_accepts_single_run_and_grid():
 
 # ----------------------------------------------------------------------------- custom autograd
 def test_squared_table_matches_autograd_and_finite_differences():
-    from grokbook.models import SquaredTable
+    from grokbook.engine.models import SquaredTable
     g = torch.Generator().manual_seed(0)
     Ut = torch.randn(2, 5, 3, generator=g, dtype=F64, requires_grad=True)
     Vt = torch.randn(2, 5, 3, generator=g, dtype=F64, requires_grad=True)
@@ -433,7 +433,7 @@ def test_squared_table_matches_autograd_and_finite_differences():
 
 
 def test_masked_mse_matches_mean_loss_and_finite_differences():
-    from grokbook.train import MaskedMSE, example_loss
+    from grokbook.engine.train import MaskedMSE, example_loss
     g = torch.Generator().manual_seed(1)
     K, B, p = 3, 7, 5
     out = torch.randn(K, B, p, generator=g, dtype=F64, requires_grad=True)
@@ -499,7 +499,7 @@ def test_cuda_chunking_with_dropout_within_float_tolerance():
 @pytest.mark.parametrize("before", [False, True])
 def test_train_flushes_denormals_on_cpu_and_restores_the_setting(before):
     import importlib
-    engine = importlib.import_module("grokbook.train")
+    engine = importlib.import_module("grokbook.engine.train")
     seen = []
     torch.set_flush_denormal(before)
     try:

@@ -1,13 +1,13 @@
-"""IPR and the analytic solution (grokbook.fourier) against closed forms and brute force."""
+"""IPR and the analytic solution (grokbook.engine.fourier) against closed forms and brute force."""
 import math
 
 import pytest
 import torch
 
-from grokbook.data import task_table
-from grokbook.fourier import (analytic_accuracy, analytic_solution, ipr_of_vectors, model_ipr,
+from grokbook.engine.data import task_table
+from grokbook.engine.fourier import (analytic_accuracy, analytic_solution, ipr_of_vectors, model_ipr,
                               neuron_ipr)
-from grokbook.models import BatchedMLP
+from grokbook.engine.models import BatchedMLP
 
 import numpy as np
 

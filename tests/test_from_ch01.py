@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import grokbook as gb
-from grokbook.data import mask_categories
+from grokbook.engine.data import mask_categories
 
 CHAPTER = dict(p=53, alpha=0.7, xi=0.25)  # the book's data (chapter 1 runs at these sizes)
 

@@ -91,7 +91,7 @@ def plain_losses(p, N, pairs, labels, *, wd, seed, steps, lr=0.01, dtype=torch.f
 
 def test_the_plain_model_starts_from_the_engines_initial_weights():
     """'The engine draws its initial weights the same way, in the same order': same seed, same U, V, W."""
-    from grokbook.models import init_weights
+    from grokbook.engine.models import init_weights
     for p, N, seed in [(23, 64, 0), (53, 300, 2)]:
         plain = PlainMLP(p, N, seed, torch.float32)
         for ours, engine in zip((plain.U, plain.V, plain.W), init_weights(p, N, seed)):

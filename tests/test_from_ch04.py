@@ -14,7 +14,7 @@ import pytest
 import torch
 
 import grokbook as gb
-from grokbook.settings import Config
+from grokbook.core.settings import Config
 
 P_SMALL, WIDTH, STEPS = 13, 48, 40
 

@@ -12,7 +12,7 @@ import torch
 import grokbook as gb
 
 pytest.importorskip("ipywidgets")
-from grokbook import widgets  # noqa: E402
+from grokbook.teaching import widgets  # noqa: E402
 
 FRACTIONS = np.linspace(0, 1, 21).round(2)  # the chapter's fractions
 

@@ -8,8 +8,8 @@ import itertools
 import numpy as np
 import pytest
 
-from grokbook import sweeps
-from grokbook.profiles import sizes
+from grokbook.store import sweeps
+from grokbook.core.profiles import sizes
 
 
 @pytest.mark.parametrize("profile", ["quick", "book", "full"])
@@ -43,7 +43,7 @@ def test_phase_explorer_shows_the_sweeps_run_at_every_cell(quick_wd):
     pytest.importorskip("ipywidgets")
     import matplotlib.pyplot as plt
 
-    from grokbook import widgets
+    from grokbook.teaching import widgets
     ex = widgets.phase_explorer(quick_wd)
     runs = quick_wd.runs
     wds, alphas, xis = (sorted(runs[c].unique()) for c in ("wd", "alpha", "xi"))

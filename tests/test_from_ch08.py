@@ -8,8 +8,8 @@ import numpy as np
 import torch
 
 import grokbook as gb
-from grokbook import memorization as mz
-from grokbook import sweeps
+from grokbook.analysis import memorization as mz
+from grokbook.store import sweeps
 
 CFG = gb.Config(p=11, width=24, steps=40, log_every=10)
 

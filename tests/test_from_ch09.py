@@ -10,8 +10,9 @@ import numpy as np
 import pandas as pd
 
 import grokbook as gb
-from grokbook import capacity, sweeps
-from grokbook import memorization as mz
+from grokbook.store import capacity
+from grokbook.store import sweeps
+from grokbook.analysis import memorization as mz
 
 CFG = gb.Config(p=11, width=24, steps=40, log_every=10)
 

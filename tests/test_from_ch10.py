@@ -15,12 +15,12 @@ import pytest
 import torch
 
 import grokbook as gb
-from grokbook.profiles import TRANSFORMERS, transformer_sizes
-from grokbook.prune import prune_curves
-from grokbook.train import evaluate
-from grokbook.transformer import (BatchedTransformer, concat_results, embedding_spectrum, neuron_ipr,
+from grokbook.core.profiles import TRANSFORMERS, transformer_sizes
+from grokbook.analysis.prune import prune_curves
+from grokbook.engine.train import evaluate
+from grokbook.engine.transformer import (BatchedTransformer, concat_results, embedding_spectrum, neuron_ipr,
                                   train_transformers)
-from grokbook.transformer_diagram import StaleDiagramWarning, load_diagram
+from grokbook.store.transformer_diagram import StaleDiagramWarning, load_diagram
 
 
 def small_sizes(**kw):

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from grokbook import prose
+from grokbook.teaching import prose
 
 
 def test_glue_turns_array_scalars_into_plain_numbers():
@@ -64,7 +64,7 @@ def test_a_glued_string_comes_back_as_written(monkeypatch):
 
 
 def test_bounds_round_the_safe_way():
-    from grokbook.prose import at_least, at_most
+    from grokbook.teaching.prose import at_least, at_most
     assert at_least(0.995825) == 0.995 and at_most(0.008351) == 0.009
     assert at_least(0.998814, 4) == 0.9988 and at_most(351.5, 0) == 352
     assert at_least(1.0) == 1.0 and at_most(0.25) == 0.25  # exact values stay

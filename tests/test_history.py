@@ -1,4 +1,4 @@
-"""Reading a history (grokbook.history): fit and grokking steps, inversion level, stages,
+"""Reading a history (grokbook.analysis.history): fit and grokking steps, inversion level, stages,
 against hand-made histories whose answers are known."""
 import math
 
@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 import grokbook as gb
-from grokbook.history import first_step_below, inversion_level, stages
+from grokbook.analysis.history import first_step_below, inversion_level, stages
 
 
 def test_first_step(grokking_history):
@@ -69,7 +69,7 @@ def test_stages(stage_history):
 def test_long_form_against_a_loop(grokking_history):
     h = grokking_history()
     runs = pd.DataFrame({"run": [0, 1, 2], "wd": [5.0, 0.0, 1.0]})
-    from grokbook.history import long_form
+    from grokbook.analysis.history import long_form
     long = long_form(h, ["train_acc", "mean_ipr"], runs)
     assert len(long) == 2 * len(h)
     for row in h.itertuples():

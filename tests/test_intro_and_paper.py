@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import grokbook as gb
-from grokbook.history import inversion_level
+from grokbook.analysis.history import inversion_level
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -100,21 +100,21 @@ def test_paper_page_table():
 
 
 def test_intro_reading_times_are_the_chapters():
-    """The intro's table of reading and exercise times is the one grokbook.pages computes from
+    """The intro's table of reading and exercise times is the one grokbook.teaching.pages computes from
     the chapters (prose and shown code at the reading speeds in grokbook/pages.py; the exercises'
     own stated minutes)."""
-    from grokbook import pages
+    from grokbook.teaching import pages
 
     chapters = sorted(ROOT.glob("book/[0-9][0-9]_*.ipynb"))
     m = re.search(r"<!-- reading-times: begin[^>]*-->\n(.*?)<!-- reading-times: end -->", INTRO, re.S)
     assert m, "book/intro.md lost its reading-times markers"
     assert m.group(1).strip() == pages.reading_times(chapters), (
         "the intro's reading times are out of date: paste the output of "
-        "`python -m grokbook.pages --reading-times` between its markers")
+        "`python -m grokbook.teaching.pages --reading-times` between its markers")
 
 
 def test_reading_minutes_rounds_to_five():
-    from grokbook.pages import PageCounts, reading_minutes
+    from grokbook.teaching.pages import PageCounts, reading_minutes
 
     def page(words, code):
         return PageCounts("x", code, 0, 0.0, 0, 0, 0, 0, words)

@@ -1,10 +1,10 @@
-"""The fused Triton kernels (grokbook.kernels) against the float64 eager path.
+"""The fused Triton kernels (grokbook.engine.kernels) against the float64 eager path.
 
 On a CUDA machine the kernels run compiled on the GPU.  Without one they run in Triton's
 interpreter (numpy on the CPU): Triton decides when it is first imported whether its own library
 functions are interpreted, so this module sets TRITON_INTERPRET=1 around that import (pytest
 imports every test module before running any test), and the ``device`` fixture sets it again for
-each test that runs a kernel (grokbook.kernels builds its kernels at first use, once per mode).
+each test that runs a kernel (grokbook.engine.kernels builds its kernels at first use, once per mode).
 The interpreter checks the kernels' indexing, masking and algebra; it does not emulate TF32, and
 it says nothing about speed (benchmarks/bench_engine.py on a GPU does).
 """
@@ -29,9 +29,9 @@ if not CUDA and "triton" not in sys.modules:
         else:
             os.environ["TRITON_INTERPRET"] = _saved
 
-from grokbook import kernels  # noqa: E402
-from grokbook.models import BatchedMLP, SquaredTable  # noqa: E402
-from grokbook.train import Config, Run, train  # noqa: E402
+from grokbook.engine import kernels  # noqa: E402
+from grokbook.engine.models import BatchedMLP, SquaredTable  # noqa: E402
+from grokbook.engine.train import Config, Run, train  # noqa: E402
 
 needs_triton = pytest.mark.skipif(
     not kernels.available(),

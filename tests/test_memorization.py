@@ -10,9 +10,9 @@ import pytest
 import torch
 
 import grokbook as gb
-from grokbook import memorization as mz
-from grokbook.data import make_splits, split_and_corrupt, task_table
-from grokbook.train import bytes_per_run
+from grokbook.analysis import memorization as mz
+from grokbook.engine.data import make_splits, split_and_corrupt, task_table
+from grokbook.engine.train import bytes_per_run
 
 
 def _random_ensemble(t=10, P=40, seed=0):
@@ -406,7 +406,7 @@ def test_score_table():
 
 # ----------------------------------------------------------------------------- the named sweep
 def test_per_example_records_round_trip_through_the_cache(tmp_path):
-    from grokbook import sweeps
+    from grokbook.store import sweeps
     runs = tuple(mz.ensemble_runs(4, alpha=0.6, xi=0.3, subset=0.7, data_seed=1))
     s = sweeps.Sweep("tiny_ensemble", "quick", (sweeps.Part("wd 0", CFG, runs),), history_every=20,
                      per_example=True)

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 import grokbook as gb
-from grokbook.phases import (COEXISTENCE, FORGETTING, FULL_INVERSION, MEMORIZATION, PARTIAL_INVERSION,
+from grokbook.core.phases import (COEXISTENCE, FORGETTING, FULL_INVERSION, MEMORIZATION, PARTIAL_INVERSION,
                              PHASES, phase, phase_code, phases)
 
 

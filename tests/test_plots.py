@@ -1,4 +1,4 @@
-"""Every figure of grokbook.plots drawn on a small table or a small trained network (Agg
+"""Every figure of grokbook.teaching.plots drawn on a small table or a small trained network (Agg
 backend), checked for what it must show -- facets, axis labels, legend entries, the numbers on
 its lines and cells -- not for pixels."""
 import matplotlib
@@ -9,8 +9,8 @@ import pytest
 import seaborn as sns
 
 import grokbook as gb
-from grokbook import plots
-from grokbook.phases import majority_grid
+from grokbook.teaching import plots
+from grokbook.core.phases import majority_grid
 
 
 def legend_texts(ax):
@@ -215,7 +215,7 @@ def test_two_stage_plots(stage_history):
 def test_chapter8_figures():
     import torch
 
-    from grokbook import memorization as mz
+    from grokbook.analysis import memorization as mz
     g = np.random.default_rng(0)
     changed = g.random(200) < 0.2
     clean = ~changed

@@ -99,8 +99,8 @@ def test_every_pasted_number_is_glued_in_its_chapter(path):
 
 
 # --------------------------------------------------------------------------- the page as a reader sees it
-# (grokbook.pages defines visible cells, check lines, claims and figures.)
-from grokbook import pages  # noqa: E402
+# (grokbook.teaching.pages defines visible cells, check lines, claims and figures.)
+from grokbook.teaching import pages  # noqa: E402
 
 CHECK_SHARE = 0.15  # at most this share of a chapter's visible code lines are checks (outside the exercises)
 PAGE_WIDTH = 77  # characters of code a 1280-pixel-wide window shows before it cuts a line (measured in Chromium: 77.4)
@@ -234,11 +234,11 @@ def test_the_page_counts_read_a_cell_as_the_book_does():
 # Each exercise: a markdown cell whose first line is "**N. Title.** *Easy|Medium|Hard · about M minutes.*",
 # the statement, then one closed ":::{dropdown} Hint" block; then the stub (raises NotImplementedError, calls
 # gb.checks.<name>) and the solution cell tagged hide-cell (collapsed in the book, removed from the student
-# notebook).  An open exercise ("(Open.)" in its title) has no check and no solution.  grokbook.coursework's
+# notebook).  An open exercise ("(Open.)" in its title) has no check and no solution.  grokbook.teaching.coursework's
 # exercise_list parses this and names the cell that breaks it; the instructors' page lists what it finds.
 import sys  # noqa: E402
 
-from grokbook.coursework import CHECK_CALL, HEAD, HINT_OPEN, SOLUTION_TAG, exercise_list  # noqa: E402
+from grokbook.teaching.coursework import CHECK_CALL, HEAD, HINT_OPEN, SOLUTION_TAG, exercise_list  # noqa: E402
 
 sys.path.insert(0, str(BOOK.parent / "scripts"))
 import sync_chapters  # noqa: E402
@@ -250,7 +250,7 @@ def exercises_of(path):
     try:
         return exercise_list(path)
     except ValueError as err:
-        pytest.fail(f"{err}\n(the format: grokbook.coursework.exercise_list's docstring)")
+        pytest.fail(f"{err}\n(the format: grokbook.teaching.coursework.exercise_list's docstring)")
 
 
 @pytest.mark.parametrize("path", TOC_CHAPTERS, ids=[p.stem for p in TOC_CHAPTERS])

@@ -1,13 +1,13 @@
-"""Pruning by IPR order (grokbook.prune) against argsort and literal weight surgery."""
+"""Pruning by IPR order (grokbook.analysis.prune) against argsort and literal weight surgery."""
 import numpy as np
 import pytest
 import torch
 
-from grokbook.data import make_splits
-from grokbook.fourier import analytic_solution, model_ipr
-from grokbook.models import BatchedMLP
-from grokbook.prune import prune_curve, prune_curves, prune_masks, prune_order
-from grokbook.train import Config, Run, evaluate, train
+from grokbook.engine.data import make_splits
+from grokbook.engine.fourier import analytic_solution, model_ipr
+from grokbook.engine.models import BatchedMLP
+from grokbook.analysis.prune import prune_curve, prune_curves, prune_masks, prune_order
+from grokbook.engine.train import Config, Run, evaluate, train
 
 
 import grokbook as gb
@@ -168,7 +168,7 @@ def test_pruned_output_agrees_with_prune_curve():
 def test_neuron_output_scale_is_the_size_of_the_neurons_term(batchnorm):
     """Against the output itself: the network with neuron k and without it differ by k's term
     W_:,k a_k; its centred root-mean-square size over the table is the scale."""
-    from grokbook.prune import neuron_output_scale
+    from grokbook.analysis.prune import neuron_output_scale
     torch.manual_seed(0)
     model = gb.BatchedMLP.init(7, 5, seeds=[1, 2], batchnorm=batchnorm, dtype=torch.float64)
     if batchnorm:  # a trained-looking state: gamma far from 1, running statistics far from 0 / 1

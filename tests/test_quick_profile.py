@@ -8,8 +8,9 @@ import pytest
 import torch
 
 import grokbook
-from grokbook import grid, model_ipr, profile, prune_curves, train
-from grokbook.phases import COEXISTENCE, FORGETTING, FULL_INVERSION, PARTIAL_INVERSION
+from grokbook import grid, model_ipr, profile, prune_curves
+from grokbook.engine import train
+from grokbook.core.phases import COEXISTENCE, FORGETTING, FULL_INVERSION, PARTIAL_INVERSION
 
 
 def test_quick_profile_values():
@@ -18,7 +19,7 @@ def test_quick_profile_values():
         p=53, width=300, steps=1500, alpha=0.7, xi=0.25, weight_decays=(0, 5.5, 15, 20))
     assert (q["alphas"], q["xis"], q["ensemble_weight_decays"]) == (
         (0.4, 0.65, 0.9), (0.1, 0.3, 0.5), (0.0, 6.0, 15.0))
-    assert grokbook.profiles.config("quick").log_every == 1500 // 40
+    assert grokbook.core.profiles.config("quick").log_every == 1500 // 40
     a = profile("quick")
     a["p"] = 7
     assert profile("quick")["p"] == 53  # a copy
@@ -27,7 +28,7 @@ def test_quick_profile_values():
 
 def quick_config():
     q = profile("quick")
-    return q, grokbook.profiles.config("quick", log_every=100)
+    return q, grokbook.core.profiles.config("quick", log_every=100)
 
 
 @pytest.fixture(scope="module")

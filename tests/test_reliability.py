@@ -18,12 +18,13 @@ import pytest
 import torch
 
 import grokbook as gb
-from grokbook import Config, Run, grid, train
-from grokbook import sweeps
-from grokbook.fourier import ipr_of_vectors, neuron_fourier
-from grokbook.phases import DIVERGED, PHASES, phase, phases
-from grokbook.sweeps import CacheError, Part, Sweep, load_sweep, run_sweep
-from grokbook.train import bytes_per_run
+from grokbook import Config, Run, grid
+from grokbook.engine import train
+from grokbook.store import sweeps
+from grokbook.engine.fourier import ipr_of_vectors, neuron_fourier
+from grokbook.core.phases import DIVERGED, PHASES, phase, phases
+from grokbook.store.sweeps import CacheError, Part, Sweep, load_sweep, run_sweep
+from grokbook.engine.train import bytes_per_run
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = dict(p=11, width=8, steps=3, log_every=1)

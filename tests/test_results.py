@@ -32,8 +32,9 @@ from collections import defaultdict
 import numpy as np
 import pytest
 
-from grokbook import Run, THRESHOLD, train
-from grokbook.sweeps import SWEEPS, load_sweep, results_dir, sweep
+from grokbook import Run, THRESHOLD
+from grokbook.engine import train
+from grokbook.store.sweeps import SWEEPS, load_sweep, results_dir, sweep
 
 SPOTCHECK_SEED = int(os.environ["GROKBOOK_SPOTCHECK_SEED"])  # set by conftest.py
 ACC_TOL = 0.05

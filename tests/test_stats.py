@@ -1,8 +1,8 @@
-"""grokbook.stats against scipy (an independent implementation) and closed forms."""
+"""grokbook.analysis.stats against scipy (an independent implementation) and closed forms."""
 import numpy as np
 import pytest
 
-from grokbook.stats import ranks, spearman
+from grokbook.analysis.stats import ranks, spearman
 
 
 import grokbook as gb

@@ -3,7 +3,7 @@ on the small sweeps of conftest, against brute-force filters of the runs table."
 import numpy as np
 import pytest
 
-from grokbook.sweeps import Panel
+from grokbook.store.sweeps import Panel
 
 
 def test_panels_are_keyed_by_part_knob_and_value(wd_sweep, bn_sweeps):

@@ -9,9 +9,10 @@ import pytest
 import torch
 
 import grokbook
-from grokbook import Config, grid, train
-from grokbook import sweeps
-from grokbook.sweeps import CacheError, Part, Sweep, load_sweep, run_sweep
+from grokbook import Config, grid
+from grokbook.engine import train
+from grokbook.store import sweeps
+from grokbook.store.sweeps import CacheError, Part, Sweep, load_sweep, run_sweep
 
 
 
@@ -154,20 +155,20 @@ def test_other_version_is_stale(tmp_path, monkeypatch):
 
 
 def copy_engine(tmp_path):
-    from grokbook import digest
+    """A copy of the package's sources (the digest reads a package folder)."""
+    import shutil
+    from grokbook.store import digest
     src = tmp_path / "grokbook"
-    src.mkdir()
-    for name in digest.ENGINE_FILES + tuple(f for f, _ in digest.ENGINE_FUNCTIONS):
-        (src / name).write_text((digest.HERE / name).read_text())
+    shutil.copytree(digest.PACKAGE, src, ignore=shutil.ignore_patterns("__pycache__"))
     return src
 
 
 def test_engine_digest_ignores_docstrings_and_comments_but_not_code(tmp_path):
-    from grokbook.digest import engine_digest
+    from grokbook.store.digest import engine_digest
     src = copy_engine(tmp_path)
     base = engine_digest(src)
     assert base == sweeps.engine_digest()
-    train_py = src / "train.py"
+    train_py = src / "engine" / "train.py"
     text = train_py.read_text()
     train_py.write_text(text.replace('"""', '"""A new first line.\n', 1) + "\n# a comment\n\n")
     assert engine_digest(src) == base
@@ -176,7 +177,7 @@ def test_engine_digest_ignores_docstrings_and_comments_but_not_code(tmp_path):
     assert engine_digest(src) != base
     train_py.write_text(text)
     # of memorization.py only the function behind the stored log-probabilities counts
-    mem = src / "memorization.py"
+    mem = src / "analysis" / "memorization.py"
     text = mem.read_text()
     mem.write_text(text + "\n\ndef another_score(x):\n    return x\n")
     assert engine_digest(src) == base
@@ -184,6 +185,47 @@ def test_engine_digest_ignores_docstrings_and_comments_but_not_code(tmp_path):
     mem.write_text(text.replace("torch.log_softmax(out.double() / temperature, dim=-1)",
                                 "torch.log_softmax(out.double() / temperature / 2, dim=-1)"))
     assert engine_digest(src) != base
+
+
+def test_moving_engine_code_leaves_the_digest_alone(tmp_path):
+    """Pieces are keyed by qualified name: a function moved to another engine module, a
+    chunk function moved to another store module, an import path changed or the order of a
+    file's definitions changed leave the digest (and the stored parts) as they were."""
+    from grokbook.store import digest
+    src = copy_engine(tmp_path)
+    base, parts = digest.engine_digest(src), digest.engine_parts(src)
+    train_py, models_py = src / "engine" / "train.py", src / "engine" / "models.py"
+    train = train_py.read_text()
+    start = train.index("def example_loss(")
+    end = train.index("\ndef ", start + 1)
+    moved = train[start:end]
+    train_py.write_text(train[:start] + train[end:])
+    models_py.write_text(models_py.read_text() + "\n\n" + moved)
+    assert digest.engine_digest(src) == base
+    sweeps_py = src / "store" / "sweeps.py"
+    text = sweeps_py.read_text()
+    start = text.index("def _merge_chunks(")
+    end = text.index("\ndef ", start + 1)
+    sweeps_py.write_text(text[:start] + text[end:])
+    (src / "store" / "merging.py").write_text("import numpy as np\n\n" + text[start:end])
+    assert digest.engine_digest(src) == base and digest.engine_parts(src) == parts
+    # a renamed piece is another piece: the result that used the old name is stale
+    models_py.write_text(models_py.read_text().replace("def example_loss(", "def pair_loss("))
+    assert digest.engine_digest(src) != base
+    assert digest.changed_parts(parts, src) == ["pair_loss"]
+
+
+def test_an_ambiguous_or_missing_piece_is_refused(tmp_path):
+    from grokbook.store import digest
+    src = copy_engine(tmp_path)
+    (src / "store" / "copy.py").write_text("def _merge_chunks(pieces):\n    return pieces\n")
+    with pytest.raises(ValueError, match="_merge_chunks.*2 modules"):
+        digest.engine_digest(src)
+    (src / "store" / "copy.py").unlink()
+    (src / "engine" / "extra.py").write_text("def train():\n    pass\n")
+    assert digest.engine_digest(src) == digest.engine_digest()  # not an engine module
+    with pytest.raises(ValueError, match="no module"):
+        digest.find_pieces(["no_such_function"], digest._package_sources(src))
 
 
 def other_pythons():
@@ -201,12 +243,12 @@ def test_engine_digest_is_the_same_on_every_python_version():
     module imports only the standard library, so a bare interpreter runs it)."""
     import subprocess
     import sys
-    from grokbook import digest
+    from grokbook.store import digest
     pythons = [p for p in other_pythons() if not p.startswith(sys.prefix)]
     if len(pythons) < 2:
         pytest.skip("needs two other Python versions (pyenv) on this machine")
     for exe in pythons:
-        out = subprocess.run([exe, str(digest.HERE / "digest.py")], capture_output=True,
+        out = subprocess.run([exe, digest.__file__], capture_output=True,
                              text=True, timeout=60, check=True).stdout.strip()
         assert out == digest.engine_digest(), exe
 
@@ -217,7 +259,7 @@ def test_phase_column_is_recomputed_on_load(tmp_path, monkeypatch):
     run_sweep(s, directory=tmp_path, progress=False)
     before = load_sweep(s, directory=tmp_path).runs
     import importlib
-    phases = importlib.import_module("grokbook.phases")
+    phases = importlib.import_module("grokbook.core.phases")
     monkeypatch.setattr(phases, "THRESHOLD", 0.0)  # everything generalizes and fits
     after = load_sweep(s, directory=tmp_path).runs
     assert (after.phase == phases.COEXISTENCE).all() and not (before.phase == phases.COEXISTENCE).all()
@@ -295,7 +337,7 @@ def as_profile(s, profile):
 def tiny_named(monkeypatch):
     """sweeps.sweep("tiny", profile) -> the tiny sweep made for that profile."""
     monkeypatch.setattr(sweeps, "sweep", lambda name, profile=None: as_profile(
-        tiny(steps=10 if profile != "full" else 20), grokbook.profiles.profile_name(profile)))
+        tiny(steps=10 if profile != "full" else 20), grokbook.core.profiles.profile_name(profile)))
 
 
 def test_full_profile_falls_back_to_the_book_result_with_a_note(tmp_path, tiny_named, capsys):
@@ -351,11 +393,11 @@ def test_provenance_records_machine_command_and_engine_pieces(tmp_path):
     assert prov["threads"] == torch.get_num_threads() and prov["torch"] == torch.__version__
     assert prov["command"] and prov["seconds"] > 0 and prov["git_commit"]
     assert prov["engine_parts"] == sweeps.engine_parts(per_example=s.per_example)  # the pieces it runs
-    assert "sweeps.py:_per_example_arrays" not in prov["engine_parts"]
+    assert "_per_example_arrays" not in prov["engine_parts"] and "train" in prov["engine_parts"]
     # a stale result says which piece of the engine changed
-    changed = dict(prov["engine_parts"], **{"train.py": "000000000000"})
-    from grokbook import digest
-    assert digest.changed_parts(changed, per_example=False) == ["train.py"]
+    changed = dict(prov["engine_parts"], **{"train": "000000000000"})
+    from grokbook.store import digest
+    assert digest.changed_parts(changed, per_example=False) == ["train"]
     assert digest.changed_parts(None) == list(digest.engine_parts())
 
 
@@ -407,7 +449,7 @@ def test_named_sweeps_match_the_paper():
 
 def test_default_workers_follow_the_measurement():
     """Two workers only for a full-batch CPU sweep big enough to split (see default_workers)."""
-    from grokbook.sweeps import WORKER_MIN_RUNS, default_workers
+    from grokbook.store.sweeps import WORKER_MIN_RUNS, default_workers
     cfg = Config(p=11, width=16, steps=5)
     big = Sweep("w", "quick", (Part("a", cfg, tuple(grid(alpha=[0.5], xi=[0.1],
                                                         seed=list(range(WORKER_MIN_RUNS))))),), 5)
@@ -451,7 +493,7 @@ def test_named_book_sweeps_are_the_readers_scale():
 
 def test_the_named_ensemble_sweep_follows_the_profile():
     for prof in ("quick", "book", "full"):
-        s, sz = sweeps.sweep("memorization_ensemble", prof), grokbook.profiles.sizes(prof)
+        s, sz = sweeps.sweep("memorization_ensemble", prof), grokbook.core.profiles.sizes(prof)
         n_seeds = len(sz.ensemble_seeds)
         assert s.per_example and len(s.parts) == 3 and s.n_runs == 3 * sz.ensemble_t * n_seeds
         assert [p.runs[0].wd for p in s.parts] == list(sz.ensemble_weight_decays)
@@ -462,10 +504,10 @@ def test_the_named_ensemble_sweep_follows_the_profile():
                 {(sz.ensemble_alpha, sz.ensemble_xi, k, k, sz.ensemble_subset) for k in sz.ensemble_seeds}
             for k in sz.ensemble_seeds:
                 assert len({r.subset_seed for r in part.runs if r.data_seed == k}) == sz.ensemble_t
-    assert all(len(grokbook.profiles.sizes(p).ensemble_seeds) >= 3 for p in ("quick", "book"))
-    assert grokbook.profiles.sizes("quick").ensemble_weight_decays == (0.0, 6.0, 15.0)
-    assert grokbook.profiles.sizes("full").ensemble_weight_decays == (0.0, 5.0, 15.0)
-    assert grokbook.profiles.sizes("book").ensemble_weight_decays == (2.0, 6.5, 15.0)
+    assert all(len(grokbook.core.profiles.sizes(p).ensemble_seeds) >= 3 for p in ("quick", "book"))
+    assert grokbook.core.profiles.sizes("quick").ensemble_weight_decays == (0.0, 6.0, 15.0)
+    assert grokbook.core.profiles.sizes("full").ensemble_weight_decays == (0.0, 5.0, 15.0)
+    assert grokbook.core.profiles.sizes("book").ensemble_weight_decays == (2.0, 6.5, 15.0)
 
 
 # ----------------------------------------------------------------------------- moved from the chapter helper tests
@@ -481,14 +523,14 @@ def test_gamma_is_stored_for_batchnorm_parts_only(bn_sweep):
 def test_a_change_to_per_example_code_leaves_other_sweeps_current(tmp_path):
     """The per-example functions (digest.PER_EXAMPLE_FUNCTIONS) make numbers only for a sweep
     with per-example records: a change there makes that sweep's results stale, no other."""
-    from grokbook import digest
+    from grokbook.store import digest
     src = copy_engine(tmp_path)
-    mem = src / "memorization.py"
+    mem = src / "analysis" / "memorization.py"
     before_all, before_plain = digest.engine_parts(src), digest.engine_parts(src, per_example=False)
     text = mem.read_text()
     mem.write_text(text.replace("torch.log_softmax(out.double() / temperature, dim=-1)",
                                 "torch.log_softmax(out.double() / temperature / 2, dim=-1)"))
-    assert digest.changed_parts(before_all, src) == ["memorization.py:label_logprob"]
+    assert digest.changed_parts(before_all, src) == ["label_logprob"]
     assert digest.changed_parts(before_plain, src, per_example=False) == []
     assert digest.changed_parts(before_all, src, per_example=False) == []
     assert digest.engine_digest(src, per_example=False) == digest.engine_digest(per_example=False)

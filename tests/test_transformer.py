@@ -1,4 +1,4 @@
-"""The batched transformer (grokbook.transformer) against a per-run float64 loop written out by
+"""The batched transformer (grokbook.engine.transformer) against a per-run float64 loop written out by
 hand (outputs and gradients) and its attention against torch.nn.MultiheadAttention."""
 from __future__ import annotations
 
@@ -13,14 +13,14 @@ import pytest
 import torch
 
 import grokbook
-from grokbook.prune import prune_curve
-from grokbook.reference import ReferenceTransformer, train_transformer_one
-from grokbook.settings import Run
-from grokbook.train import evaluate
-from grokbook.profiles import transformer_sizes
-from grokbook.transformer import (NAMES, BatchedTransformer, TransformerConfig, embedding_spectrum,
+from grokbook.analysis.prune import prune_curve
+from grokbook.engine.reference import ReferenceTransformer, train_transformer_one
+from grokbook.core.settings import Run
+from grokbook.engine.train import evaluate
+from grokbook.core.profiles import transformer_sizes
+from grokbook.engine.transformer import (NAMES, BatchedTransformer, TransformerConfig, embedding_spectrum,
                                   neuron_ipr, train_transformers)
-from grokbook.transformer_diagram import StaleDiagramWarning, code_digest, diagram_path, load_diagram
+from grokbook.store.transformer_diagram import StaleDiagramWarning, code_digest, diagram_path, load_diagram
 
 
 
@@ -263,7 +263,7 @@ def test_a_run_gives_the_same_numbers_alone_as_in_a_batch_and_twice():
 def test_results_trained_apart_read_as_one_batch():
     """concat_results: the runs of several results as if trained in one batch (chapter 9 trains one
     weight decay per cell): numbered on, weights and data stacked, the same numbers as one batch."""
-    from grokbook.transformer import concat_results
+    from grokbook.engine.transformer import concat_results
 
     config = TransformerConfig(p=7, d=8, heads=2, wide=2, steps=6, log_every=3)
     runs = [Run(alpha=0.7, xi=0.2, lr=1e-2, wd=w, data_seed=s, model_seed=s) for w, s in ((0, 0), (1, 1), (2, 2))]
@@ -335,7 +335,7 @@ def test_bad_runs_are_refused_by_name():
 
 
 def test_the_torch_nn_reference_is_the_same_function():
-    """grokbook.reference.ReferenceTransformer (nn.Linear, F.scaled_dot_product_attention, both
+    """grokbook.engine.reference.ReferenceTransformer (nn.Linear, F.scaled_dot_product_attention, both
     positions) computes what the batched model computes, run by run (float64)."""
     for s, depth in ((1.0, 1), (0.0, 2)):
         model = BatchedTransformer(7, seeds=[2, 3], d=8, heads=2, depth=depth, s=s, dtype=torch.float64)

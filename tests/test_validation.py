@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 import torch
 
-from grokbook import (Config, Run, analytic_accuracy, analytic_solution, grid, make_splits, phase,
-                      profile, prune_curve, prune_order, split_and_corrupt, task_table, train)
-from grokbook.models import BatchedMLP
-from grokbook.train import bytes_per_run
+from grokbook import Config, Run, analytic_accuracy, analytic_solution, grid, make_splits, phase, profile, prune_curve, prune_order, split_and_corrupt, task_table
+from grokbook.engine import train
+from grokbook.engine.models import BatchedMLP
+from grokbook.engine.train import bytes_per_run
 
 TINY = dict(p=11, width=8, steps=2, log_every=1)
 

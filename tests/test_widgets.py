@@ -1,11 +1,11 @@
-"""The explorers of grokbook.widgets, driven through their controls."""
+"""The explorers of grokbook.teaching.widgets, driven through their controls."""
 
 import numpy as np
 import pytest
 import torch
 
 import grokbook as gb
-from grokbook import widgets
+from grokbook.teaching import widgets
 
 pytest.importorskip("ipywidgets")
 

@@ -16,10 +16,10 @@ from matplotlib.patches import Patch, Rectangle
 import pandas as pd
 import seaborn as sns
 
-from .data import mask_categories
-from .history import first_step, grokking_steps, inversion_level, long_form
-from .phases import OUTCOMES, PHASES, majority_grid
-from .stats import binomial_pmf, spearman
+from ...engine.data import mask_categories
+from ...analysis.history import first_step, grokking_steps, inversion_level, long_form
+from ...core.phases import OUTCOMES, PHASES, majority_grid
+from ...analysis.stats import binomial_pmf, spearman
 
 THEME = dict(context="notebook", style="ticks", palette="colorblind", font_scale=0.85,
              rc={"axes.spines.top": False, "axes.spines.right": False, "legend.frameon": False,
@@ -131,7 +131,7 @@ def task_table_image(p: int, op: str = "add", ax=None, cmap="twilight"):
     The colour map is cyclic, as Z_p is: label p - 1 sits next to label 0.
     Pairs without a label (n = 0 for ``divide``) are blank.
     """
-    from .data import task_table
+    from ...engine.data import task_table
 
     truth, valid = task_table(p, op)
     values = np.ma.masked_array(truth.numpy(), mask=~valid.numpy())
@@ -272,7 +272,7 @@ def neuron_weights(model, neuron: int, run: int = 0, axes=None, title: str = "")
     """
     import torch
 
-    from .fourier import neuron_ipr, neuron_weights_as_functions
+    from ...engine.fourier import neuron_ipr, neuron_weights_as_functions
 
     vectors = [v.detach().double() for v in neuron_weights_as_functions(model, run, neuron)]
     p = len(vectors[0])
@@ -523,7 +523,7 @@ def pruning_view(ipr, curves, order: str, fraction: float, seed: int = 0, axes=N
     marked."""
     import torch
 
-    from .prune import prune_order
+    from ...analysis.prune import prune_order
     ipr = np.asarray(ipr, dtype=float)
     axes = _axes(axes, 2, 5, 3.2)
     gone = prune_order(torch.as_tensor(ipr), order, seed)[: round(fraction * len(ipr))].numpy()

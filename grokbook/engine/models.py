@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .settings import ACTIVATION_NAMES, check_activation
+from ..core.settings import ACTIVATION_NAMES, check_activation
 
 ACTIVATIONS = {
     "quadratic": lambda x: x * x,

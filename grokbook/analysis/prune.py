@@ -11,10 +11,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .settings import check_fraction, check_seed
-from .fourier import model_ipr
-from .models import ACTIVATIONS, BatchedMLP
-from .train import evaluate
+from ..core.settings import check_fraction, check_seed
+from ..engine.fourier import model_ipr
+from ..engine.models import ACTIVATIONS, BatchedMLP
+from ..engine.train import evaluate
 
 ORDERS = ("low", "high", "random")
 
@@ -43,7 +43,7 @@ def prune_masks(ipr: torch.Tensor, fractions, order: str, seed: int = 0) -> torc
 def neuron_iprs(model) -> torch.Tensor:
     """(K, N) IPR of every neuron: the MLP's (``grokbook.fourier.model_ipr``) or, for a
     ``grokbook.transformer.BatchedTransformer``, of its MLP block (``transformer.neuron_ipr``)."""
-    from .transformer import BatchedTransformer, neuron_ipr
+    from ..engine.transformer import BatchedTransformer, neuron_ipr
     if isinstance(model, BatchedTransformer):
         return neuron_ipr(model)
     return model_ipr(model)

@@ -195,7 +195,7 @@ def reading_times(paths) -> str:
 if __name__ == "__main__":
     import sys
 
-    CHAPTERS = sorted((Path(__file__).resolve().parents[1] / "book").glob("[0-9][0-9]_*.ipynb"))
+    CHAPTERS = sorted((Path(__file__).resolve().parents[2] / "book").glob("[0-9][0-9]_*.ipynb"))
     paths = sys.argv[1:] or CHAPTERS
     if paths and paths[0] == "--reading-times":  # the intro's table: every chapter, numbered in order
         print(reading_times(paths[1:] or CHAPTERS))

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import torch
 
-from .data import task_table
-from .fourier import ipr_of_vectors
+from ...engine.data import task_table
+from ...engine.fourier import ipr_of_vectors
 
 
 def _report(name: str, fn, cases) -> bool:
@@ -133,7 +133,7 @@ def first_crossing(fn) -> bool:
     import numpy as np
     import pandas as pd
 
-    from .history import first_step
+    from ...analysis.history import first_step
 
     def want(steps, values, threshold):
         frame = pd.DataFrame({"run": 0, "step": steps, "m": values})
@@ -172,7 +172,7 @@ def grokking_delay(fn) -> bool:
     import numpy as np
     import pandas as pd
 
-    from .history import grokking_steps
+    from ...analysis.history import grokking_steps
 
     g = np.random.default_rng(4)
 
@@ -231,8 +231,8 @@ def network_output(fn) -> bool:
     """``fn(U, V, W, m, n)`` returns the network's p outputs for the pair (m, n):
     f(m, n) = W (U[:, m] + V[:, n])^2 with U, V of shape (N, p) and W of shape (p, N).
     """
-    from .fourier import analytic_solution
-    from .models import BatchedMLP
+    from ...engine.fourier import analytic_solution
+    from ...engine.models import BatchedMLP
 
     g = torch.Generator().manual_seed(5)
     def reference(U, V, W, m, n):
@@ -258,7 +258,7 @@ def network_output(fn) -> bool:
 # --- chapters 4 and 5 checks ---
 def _random_split(g, p, alpha, xi):
     """Random predictions and a random split with corrupted labels, as plain tensors."""
-    from .data import split_and_corrupt
+    from ...engine.data import split_and_corrupt
 
     seed = int(torch.randint(0, 10_000, (1,), generator=g))
     train, labels, corrupted = split_and_corrupt(p, "add", alpha, xi, seed)
@@ -279,7 +279,7 @@ def corrupted_accuracies(fn) -> bool:
     compares the prediction there with the given label, corrupt_true_acc with the true one;
     clean_acc is the accuracy on the other training pairs.
     """
-    from .train import evaluate
+    from ...engine.train import evaluate
 
     class _Table(torch.nn.Module):  # a "model" that outputs one-hot predictions
         def __init__(self, pred, p):
@@ -290,7 +290,7 @@ def corrupted_accuracies(fn) -> bool:
             return self.out
 
     def case(p, alpha, xi, g):
-        from .data import Splits
+        from ...engine.data import Splits
         pred, labels, truth, train = _random_split(g, p, alpha, xi)
         valid = torch.ones(p * p, dtype=torch.bool)
         data = Splits(p, "add", truth, valid, train[None], labels[None], (labels != truth)[None] & train[None])
@@ -315,7 +315,7 @@ def phase_rule(fn) -> bool:
     (train only), Forgetting / Confusion (neither), and with test >= 0.9 but train < 0.9 Partial
     Inversion if train >= 1.05 - xi, else Full Inversion.  The cases sit on and beside every
     boundary."""
-    from .phases import phase
+    from ...core.phases import phase
 
     g = torch.Generator().manual_seed(4)
 
@@ -342,7 +342,7 @@ def prune_mask(fn) -> bool:
     """``fn(ipr, fraction, order)`` returns an (N,) 0/1 mask that removes round(fraction * N)
     neurons: the lowest-IPR ones for order "low", the highest-IPR ones for "high".
     (1 keeps a neuron, 0 prunes it.)"""
-    from .prune import prune_masks
+    from ...analysis.prune import prune_masks
 
     g = torch.Generator().manual_seed(7)
 
@@ -363,7 +363,7 @@ def prune_mask(fn) -> bool:
 def pruned_output(fn) -> bool:
     """``fn(U, V, W, mask, m, n)`` returns the p outputs for the pair (m, n) of the network with
     the neurons where ``mask`` (N,) is 0 removed: W (mask * (U[:, m] + V[:, n])^2)."""
-    from .models import BatchedMLP
+    from ...engine.models import BatchedMLP
 
     g = torch.Generator().manual_seed(8)
 
@@ -392,7 +392,7 @@ def phase_grid(fn) -> bool:
     import numpy as np
     import pandas as pd
 
-    from .phases import phase
+    from ...core.phases import phase
 
     g = np.random.default_rng(6)
 
@@ -432,7 +432,7 @@ def spearman(fn) -> bool:
     their ranks, tied values sharing the average of their ranks."""
     import numpy as np
 
-    from .stats import spearman as reference
+    from ...analysis.stats import spearman as reference
 
     g = np.random.default_rng(16)
 
@@ -512,7 +512,7 @@ def unlearning_step(fn) -> bool:
     import numpy as np
     import pandas as pd
 
-    from .history import stages
+    from ...analysis.history import stages
 
     def want(steps, acc, inverted, fit, tol):
         frame = pd.DataFrame({"run": 0, "step": steps, "train_acc": acc, "test_acc": 0.0})
@@ -551,7 +551,7 @@ def feldman_score(fn) -> bool:
     (t, P) 0/1, minus the same mean over the models that did not; NaN where either set is empty."""
     import numpy as np
 
-    from .memorization import feldman_scores
+    from ...analysis.memorization import feldman_scores
 
     g = np.random.default_rng(11)
 
@@ -577,7 +577,7 @@ def roc_auc(fn) -> bool:
     scores higher than a random negative, ties counting one half."""
     import numpy as np
 
-    from .memorization import roc_auc as reference
+    from ...analysis.memorization import roc_auc as reference
 
     g = np.random.default_rng(12)
 
@@ -669,9 +669,9 @@ def _remeasured(result):
     if ``result.runs`` states other accuracies than the networks give."""
     import numpy as np
 
-    from .data import make_splits
-    from .fourier import model_ipr
-    from .train import SweepResult, evaluate
+    from ...engine.data import make_splits
+    from ...engine.fourier import model_ipr
+    from ...engine.train import SweepResult, evaluate
 
     assert isinstance(result, SweepResult), (
         f"return what gb.train returns (a SweepResult), got {type(result).__name__}")
@@ -764,7 +764,7 @@ def more_data_shorter_delay(experiment) -> bool:
     The claim: every run fits and then generalizes (train and test accuracy at least 99%), and
     the grokking delay (``gb.grokking_steps``) shrinks as alpha grows: it never grows from one
     alpha to the next, and at the largest alpha it is at most a third of the smallest alpha's."""
-    from .history import grokking_steps
+    from ...analysis.history import grokking_steps
 
     claim = "more training data, shorter grokking delay (at the largest alpha at most 1/3 of the smallest's)"
 
@@ -803,7 +803,7 @@ def fourier_without_weight_decay(experiment) -> bool:
     99%), but only weight decay makes (almost) every neuron one Fourier mode: the 5th percentile
     of the neurons' IPR is above 0.9 in every run with weight decay and below 0.6 in every run
     without, whose mean IPR is lower by at least 0.1."""
-    from .fourier import model_ipr
+    from ...engine.fourier import model_ipr
 
     claim = ("without weight decay the network still generalizes, but not every neuron becomes "
              "a Fourier mode: 5th-percentile IPR < 0.6 without, > 0.9 with weight decay")
@@ -841,7 +841,7 @@ def more_corruption_memorization(experiment, low: float = 0.3) -> bool:
     generalizing (test accuracy below 10%: Memorization), and the number of low-IPR neurons (IPR
     below ``low``) grows with xi: it never falls from one xi to the next, and is larger at the
     largest xi than at the smallest."""
-    from .fourier import model_ipr
+    from ...engine.fourier import model_ipr
 
     claim = ("more changed labels: all still memorized, test accuracy at chance from xi 0.5 on, "
              f"and more neurons with IPR < {low}")
@@ -955,7 +955,7 @@ def transformer_neuron_ipr(fn) -> bool:
     pre-activations ``pre`` of shape (p, p, N) (pair (m, n), neuron k) and their output vectors
     ``out`` of shape (N, p): the mean of three IPRs (``grokbook.ipr_of_vectors``), of
     f(m) = mean over n of pre[m, n, k], of g(n) = mean over m of pre[m, n, k], and of out[k]."""
-    from .fourier import ipr_of_vectors
+    from ...engine.fourier import ipr_of_vectors
 
     g = torch.Generator().manual_seed(19)
 
@@ -1003,9 +1003,9 @@ def pruning_by_norm(experiment, result, run: int = 0) -> bool:
     at every fraction at most 0.02 more of them stay fitted than after pruning by norm."""
     import numpy as np
 
-    from .fourier import model_ipr
-    from .prune import prune_masks
-    from .train import evaluate
+    from ...engine.fourier import model_ipr
+    from ...analysis.prune import prune_masks
+    from ...engine.train import evaluate
 
     claim = ("pruning the smallest-norm neurons also removes the memorized labels (at half the "
              "neurons, <= 30% still fitted, clean >= 95%), and pruning by IPR removes them at least as fast")
@@ -1064,7 +1064,7 @@ def margin_score(experiment, full) -> bool:
     0.98), Coexistence, where they are fitted, included."""
     import numpy as np
 
-    from .memorization import roc_auc
+    from ...analysis.memorization import roc_auc
 
     claim = "one trained network's margin ranks the changed pairs above the clean ones in every phase (AUC >= 0.98)"
     with torch.no_grad():
@@ -1105,7 +1105,7 @@ def pruning_against_random(experiment, result, runs, fraction: float = 0.2) -> b
     the test accuracy higher by at least 0.1."""
     import numpy as np
 
-    from .prune import prune_curve
+    from ...analysis.prune import prune_curve
 
     runs = [int(r) for r in runs]
     claim = (f"pruning {fraction:.0%} of the neurons lowest IPR first removes at least as many memorized "
@@ -1180,7 +1180,7 @@ def loss_rise_step(fn) -> bool:
     happens (``grokbook.capacity.rise_step``)."""
     import numpy as np
 
-    from .capacity import rise_step
+    from ...store.capacity import rise_step
 
     def case(steps, loss, factor, what):
         steps, loss = np.asarray(steps), np.asarray(loss, dtype=float)
@@ -1281,7 +1281,7 @@ def forgetting_without_weight_decay(experiment, full, second, runs, steps: int) 
     import numpy as np
     import pandas as pd
 
-    from .memorization import roc_auc, second_split_forgetting
+    from ...analysis.memorization import roc_auc, second_split_forgetting
 
     runs = sorted(int(r) for r in runs)
     claim = ("without weight decay on the second split the networks still forget their changed labels "

@@ -36,8 +36,8 @@ from .cpu import MinibatchSampler, flush_denormals_on  # noqa: F401  (also train
 from .data import Splits, make_splits
 from .fourier import model_ipr
 from .models import BatchedMLP
-from .settings import Config, Run, is_number, resolve_device
-from .phases import phases
+from ..core.settings import Config, Run, is_number, resolve_device
+from ..core.phases import phases
 
 # name -> torch.set_float32_matmul_precision; "bf16" also runs the training step's products in bfloat16
 PRECISIONS = {"highest": "highest", "tf32": "high", "bf16": "highest"}

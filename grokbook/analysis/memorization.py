@@ -36,8 +36,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .data import split_and_corrupt, task_table
-from .settings import Run, check_fraction, check_int, check_positive, check_seed, is_integer
+from ..engine.data import split_and_corrupt, task_table
+from ..core.settings import Run, check_fraction, check_int, check_positive, check_seed, is_integer
 
 # MSE against one-hot targets is the negative log-likelihood of a Gaussian with variance s^2;
 # normalised over the p labels it gives p(y | x) = softmax(f(x) / s^2)_y (|f - e_y|^2 = |f|^2 - 2 f_y + 1).
@@ -316,7 +316,7 @@ def pruning_drop(model, data, run: int = 0, *, fractions=np.linspace(0, 0.5, 11)
         drop_i = correct_i(nothing pruned) - mean_f correct_i(fraction f pruned),
 
     averaged over ``fractions``.  1: fitted, and lost as soon as any neurons go; 0: unaffected."""
-    from .fourier import model_ipr
+    from ..engine.fourier import model_ipr
     from .prune import prune_masks
     if not is_integer(run) or not 0 <= run < model.K:
         raise ValueError(f"run must lie in [0, {model.K}), got {run!r}")
@@ -577,7 +577,7 @@ def second_split_forgetting(model, data, second, *, lr, wd, steps: int,
     label is forgotten for good: one after the last step at which the network predicts it (0 if
     it never does, ``steps + 1`` if it still does at the end).  A pair forgotten early was held by
     something the second split does not keep up; the score of a pair is minus this step."""
-    from .train import BatchedAdamW, example_loss
+    from ..engine.train import BatchedAdamW, example_loss
 
     check_int("steps", steps, 1)
     if model.batchnorm:

@@ -76,8 +76,8 @@ class PruningExplorer:
     ``.summary``, ``.output``, ``.widget``; ``.curves`` holds the precomputed pruning curves."""
 
     def __init__(self, result, run: int = 0, fractions=np.linspace(0, 1, 21), seed: int = 0):
-        from .fourier import model_ipr
-        from .prune import prune_curves
+        from ..engine.fourier import model_ipr
+        from ..analysis.prune import prune_curves
         w = _ipywidgets()
         if not 0 <= run < result.model.K:
             raise ValueError(f"run must lie in [0, {result.model.K}), got {run}")

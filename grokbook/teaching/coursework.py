@@ -36,7 +36,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SOLUTION_TAG = "hide-cell"
 NOTE = ("> **Coursework version.** The solutions of this chapter's exercises are removed; their "
         "statements and hints are kept. Write each function where it raises `NotImplementedError`; the "

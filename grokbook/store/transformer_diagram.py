@@ -15,13 +15,13 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from . import transformer
-from .digest import engine_digest, normalized_source
-from .profiles import profile_name, transformer_sizes
-from .settings import grid
+from ..engine import transformer
+from . import digest
+from ..core.profiles import profile_name, transformer_sizes
+from ..core.settings import grid
 from .sweeps import _command, _git_commit, cpu_model
-from .transformer import train_transformers
-from .version import __version__
+from ..engine.transformer import train_transformers
+from ..version import __version__
 
 DIAGRAM_WDS = (0.0, 1.0, 2.0, 3.0, 4.0)
 DIAGRAM_XIS = (0.0, 0.1, 0.2, 0.3, 0.4)
@@ -39,26 +39,21 @@ def diagram_runs(sizes) -> list:
     return grid(alpha=sizes.alpha, xi=list(DIAGRAM_XIS), lr=sizes.lr, wd=list(DIAGRAM_WDS), seed=[0])
 
 
-# The code of grokbook.transformer that makes a stored number (an edit elsewhere in it, say a new
-# helper for a figure, leaves the stored diagram current).
-TRAINING_CODE = ("init_transformer_weights", "BatchedTransformer", "neuron_ipr", "TransformerConfig",
-                 "_log", "train_transformers")
+# The transformer's code that makes a stored number, by qualified name (an edit elsewhere, say a
+# new helper for a figure, leaves the stored diagram current); two names are also the MLP
+# engine's, so they name their module.
+TRAINING_CODE = ("init_transformer_weights", "BatchedTransformer", "transformer.neuron_ipr",
+                 "TransformerConfig", "transformer._log", "train_transformers")
 
 
-def code_digest() -> str:
-    """16 hex digits over the code that makes a transformer result: the MLP engine's pieces it
-    uses (``grokbook.digest.engine_digest`` without the per-example functions) and TRAINING_CODE
-    of ``grokbook.transformer``, each without comments and docstrings."""
-    text = Path(transformer.__file__).read_text()
-    lines = text.splitlines()
-    nodes = {node.name: node for node in ast.parse(text).body
-             if isinstance(node, (ast.FunctionDef, ast.ClassDef))}
-    parts = [engine_digest(per_example=False)]
-    for name in TRAINING_CODE:
-        node = nodes[name]
-        first = min([node.lineno] + [d.lineno for d in node.decorator_list])
-        parts.append(normalized_source("\n".join(lines[first - 1:node.end_lineno])))
-    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
+def code_digest(root=None) -> str:
+    """16 hex digits over the code that makes a transformer result: the MLP engine's pieces
+    (``digest.engine_pieces`` without the per-example functions) and TRAINING_CODE, each by its
+    qualified name, without comments and docstrings (``root``: another copy of the package)."""
+    sources = digest._package_sources(digest.PACKAGE if root is None else Path(root))
+    pieces = digest.engine_pieces(sources, per_example=False)
+    pieces.update(digest.find_pieces(TRAINING_CODE, sources))
+    return digest.pieces_digest(pieces)
 
 
 def diagram_path(name: str | None = None, root=None):
@@ -68,7 +63,7 @@ def diagram_path(name: str | None = None, root=None):
     sizes = transformer_sizes(name, device="cpu")
     definition = json.dumps({"sizes": asdict(sizes), "wds": DIAGRAM_WDS, "xis": DIAGRAM_XIS}, sort_keys=True)
     key = hashlib.sha256(definition.encode()).hexdigest()[:16]
-    root = Path(__file__).resolve().parents[1] / "results" if root is None else Path(root)
+    root = Path(__file__).resolve().parents[2] / "results" if root is None else Path(root)
     return root / f"transformer_phase_diagram-{key}.json"
 
 

@@ -191,7 +191,7 @@ def setup(name: str | None = None, device: str = "auto", quiet: bool = False) ->
     import torch
 
     from .settings import resolve_device
-    from .version import __version__
+    from ..version import __version__
 
     name = profile_name(name)
     if name not in CHAPTER_PROFILES:
@@ -245,7 +245,7 @@ class TransformerSizes:
 
     def config(self, **overrides):
         """The ``grokbook.transformer.TransformerConfig`` of these sizes (overrides win)."""
-        from .transformer import TransformerConfig
+        from ..engine.transformer import TransformerConfig
         kw = dict(p=self.p, d=self.d, heads=self.heads, wide=self.wide, steps=self.steps,
                   log_every=max(1, self.steps // self.logs))
         kw.update(overrides)

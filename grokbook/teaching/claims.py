@@ -37,7 +37,7 @@ import platform
 
 import numpy as np
 
-from .phases import (COEXISTENCE, FORGETTING, FULL_INVERSION, MEMORIZATION, PARTIAL_INVERSION, PHASES,
+from ..core.phases import (COEXISTENCE, FORGETTING, FULL_INVERSION, MEMORIZATION, PARTIAL_INVERSION, PHASES,
                      THRESHOLD)
 
 SPREAD = {"accuracy": 0.03, "changed fraction": 0.09}  # measured between two CPUs (module docstring)
@@ -152,7 +152,7 @@ def _record(row: dict) -> None:
         return
     import torch
 
-    from .sweeps import cpu_model
+    from ..store.sweeps import cpu_model
     row.update(chapter=os.environ.get("GROKBOOK_CHAPTER", ""), profile=os.environ.get("GROKBOOK_PROFILE", ""),
                threads=torch.get_num_threads(), cpu=cpu_model(), machine=platform.machine())
     with open(path, "a") as f:

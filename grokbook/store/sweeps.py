@@ -37,14 +37,14 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .phases import phases
-from .profiles import config as config_of
-from .profiles import CAPACITY_LOG_EVERY, CAPACITY_SEEDS, CAPACITY_WIDTHS, profile_name, sizes
+from ..core.phases import phases
+from ..core.profiles import config as config_of
+from ..core.profiles import CAPACITY_LOG_EVERY, CAPACITY_SEEDS, CAPACITY_WIDTHS, profile_name, sizes
 from .executors import Chunk, InProcess, Work, executor_for
-from .settings import RUN_FIELDS, Config, grid, resolve_device
-from .train import train
+from ..core.settings import RUN_FIELDS, Config, grid, resolve_device
+from ..engine.train import train
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 FORMAT = 2  # bump when the stored layout changes (2: the digest covers the provenance too)
 
 
@@ -86,7 +86,7 @@ class Sweep:
                "parts": [{"label": p.label, "config": asdict(p.config),
                           "runs": [asdict(r) for r in p.runs]} for p in self.parts]}
         if self.per_example:
-            from .memorization import TEMPERATURES
+            from ..analysis.memorization import TEMPERATURES
             out["per_example"] = {"temperatures": list(TEMPERATURES)}
         return out
 
@@ -142,7 +142,7 @@ def _memorization_ensemble(profile):
     Inversion of the full-data network) and each of its ``ensemble_seeds`` (a corrupted training
     set and an initialisation), ``ensemble_t`` models, each on a random subset of that training
     set, with per-example records stored (``Sweep.per_example``)."""
-    from .memorization import ensemble_runs
+    from ..analysis.memorization import ensemble_runs
     s, cfg = sizes(profile), ensemble_config(profile)
     parts = tuple(Part(f"wd {float(wd)}", cfg, tuple(
         run for seed in s.ensemble_seeds for run in ensemble_runs(
@@ -430,8 +430,8 @@ def _per_example_arrays(result, group: int = 16):
     trained on (bool), each (K, P), and the log-probability of the pair's given label in the run's
     full training set at each of grokbook.memorization.TEMPERATURES (float16, (K, P, T); see
     grokbook.memorization.label_logprob)."""
-    from .data import make_splits
-    from .memorization import TEMPERATURES, label_logprob
+    from ..engine.data import make_splits
+    from ..analysis.memorization import TEMPERATURES, label_logprob
     df, cfg = result.runs, result.config
     given = make_splits(cfg.p, cfg.op, [float(a) for a in df.alpha], [float(x) for x in df.xi],
                       [int(s) for s in df.data_seed]).labels  # subsets left out: the full set
@@ -484,7 +484,7 @@ def _command() -> str:
 
 
 def _provenance(s: Sweep, device, seconds, command=None):
-    from .version import __version__
+    from ..version import __version__
     dev = str(device)
     if dev.startswith("cuda"):
         dev += f" ({torch.cuda.get_device_name()})"
@@ -726,7 +726,7 @@ def stale_parts(meta: dict, s: Sweep) -> list:
 
 def load_sweep(name_or_sweep, profile: str | None = None, *, directory=None) -> SweepData:
     """Read a stored sweep; CacheError if it is missing, stale or damaged."""
-    from . import version
+    from .. import version
     __version__ = version.__version__  # read now (a test changes it)
     s = name_or_sweep if isinstance(name_or_sweep, Sweep) else sweep(name_or_sweep, profile)
     path = cache_path(s, directory)

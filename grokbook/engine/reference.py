@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from .data import pair_inputs, split_and_corrupt, task_table
 from .models import ACTIVATIONS, BN_MOMENTUM, BN_EPS, init_weights
 from .cpu import minibatch_index
-from .settings import Config, Run
+from ..core.settings import Config, Run
 
 
 class ReferenceMLP(nn.Module):

@@ -30,7 +30,7 @@ import torch
 from .cpu import flush_denormals_on, setup_allocator, training_rows
 from .data import Splits, make_splits
 from .fourier import ipr_of_vectors
-from .settings import Run, check_int, check_positive, check_seed, check_task, resolve_device
+from ..core.settings import Run, check_int, check_positive, check_seed, check_task, resolve_device
 from .train import METRICS, BatchedAdamW, MaskedMSE, _history_frame, _runs_frame, evaluate
 
 NAMES = ("embed", "position", "qkv", "out", "up", "down", "head")

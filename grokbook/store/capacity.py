@@ -22,9 +22,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .profiles import CAPACITY_SEEDS as SEEDS  # noqa: F401  (the seeds of every width)
-from .profiles import CAPACITY_WIDTHS as WIDTHS
-from .profiles import profile_name
+from ..core.profiles import CAPACITY_SEEDS as SEEDS  # noqa: F401  (the seeds of every width)
+from ..core.profiles import CAPACITY_WIDTHS as WIDTHS
+from ..core.profiles import profile_name
 from .sweeps import get_sweep
 
 LOW, HIGH = 0.3, 0.6  # IPR below LOW: a memorizing neuron; above HIGH: a Fourier one (chapter 4)

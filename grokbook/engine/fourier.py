@@ -20,7 +20,7 @@ import pandas as pd
 import torch
 
 from .data import task_table
-from .settings import check_seed
+from ..core.settings import check_seed
 from .models import BatchedMLP
 
 

@@ -1,0 +1,2 @@
+"""Reading trained networks and histories: pruning by IPR (prune), memorization scores
+(memorization), training histories (history), statistics (stats).  Imports engine and core."""
