@@ -34,7 +34,9 @@ import torch
 
 import grokbook as gb
 from grokbook.store.executors import Dask, LocalPool
-from grokbook.store.sweeps import Part, Sweep, run_sweep
+from grokbook.store.definitions import Part, Sweep
+from grokbook.store.provenance import cpu_model
+from grokbook.store.sweeps import run_sweep
 
 
 def the_sweep(runs: int, steps: int) -> Sweep:
@@ -79,7 +81,7 @@ def main():
     chunks = math.ceil(args.runs / args.chunk_runs)
     threads = torch.get_num_threads()
     print(f"{args.runs} runs (p {s.parts[0].config.p}, N {s.parts[0].config.width}, "
-          f"{args.steps} steps) in {chunks} chunks of {args.chunk_runs}; {gb.sweeps.cpu_model()}, "
+          f"{args.steps} steps) in {chunks} chunks of {args.chunk_runs}; {cpu_model()}, "
           f"torch {torch.__version__}, {threads} threads here", flush=True)
     rows, reference = [], None
 

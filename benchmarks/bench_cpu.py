@@ -36,9 +36,11 @@ import torch
 
 import grokbook
 from grokbook import Config, Run
-from grokbook.engine import train
+from grokbook import train
 from grokbook.engine.reference import train_one
-from grokbook.store.sweeps import Part, Sweep, cpu_model, run_sweep
+from grokbook.store.definitions import Part, Sweep
+from grokbook.store.provenance import cpu_model
+from grokbook.store.sweeps import run_sweep
 
 P, WIDTH, ALPHA, XI = 53, 300, 0.7, 0.25
 WDS = (0.0, 5.5, 15.0, 20.0)

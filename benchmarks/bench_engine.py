@@ -55,7 +55,7 @@ import torch
 
 import grokbook
 from grokbook import Config, grid
-from grokbook.engine import train
+from grokbook import train
 from grokbook.engine.reference import train_one
 from grokbook.core.settings import resolve_device
 

@@ -20,18 +20,19 @@ _cpu.start_threads_flushing()  # before any other torch work of ours (see its do
 from .core import profiles, settings
 from .core.phases import OUTCOMES, PHASES, THRESHOLD, phase, phase_counts, phase_grid, phases
 from .core.profiles import PROFILES, Profile, profile, setup
-from .core.settings import OPS, Config, Run, grid
+from .core.settings import OPS, Config, Run, TransformerConfig, grid
 from .engine import data, fourier, models, transformer
 from .engine.data import Splits, make_splits, split_and_corrupt, task_table
 from .engine.fourier import (analytic_accuracy, analytic_solution, ipr_of_vectors, model_ipr,
                              neuron_fourier, neuron_ipr)
 from .engine.models import ACTIVATIONS, BatchedMLP
 from .engine.train import SweepResult, evaluate, train
-from .analysis import history, memorization, prune, stats
+from .analysis import ensembles, history, memorization, prune, stats
 from .analysis.history import first_step, grokking_steps
 from .analysis.prune import prune_curve, prune_curves, prune_order
 from .store import capacity, sweeps, transformer_diagram
-from .store.sweeps import CacheError, get_sweep, load_sweep, run_sweep
+from .store.files import CacheError
+from .store.sweeps import get_sweep, load_sweep, run_sweep
 from .teaching import claims, prose, widgets
 from .teaching.prose import glue
 from .teaching.checks import every_check as _every_check

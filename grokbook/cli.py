@@ -14,7 +14,7 @@ import sys
 
 from .core.profiles import PROFILES, profile
 from .core.profiles import config as profile_config
-from .store.sweeps import CacheError
+from .store.files import CacheError
 from .core.settings import grid, resolve_device
 from .engine.train import train
 

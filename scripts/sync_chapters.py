@@ -4,7 +4,7 @@ Every chapter opens with the same two cells: a Colab badge (hidden in the
 rendered book, which has its own launch button) and a setup cell (likewise hidden there) that is safe
 to re-run -- in Colab it clones the repository (the package *and* its cached
 results) and puts it on the path; anywhere else it does nothing.  The
-repository URL lives in _config.yml only; this script copies it here.
+repository URL lives in _config.yml only (grokbook.teaching.book reads it); this script copies it here.
 
     python scripts/sync_chapters.py          # rewrite the cells
     python scripts/sync_chapters.py --check  # exit 1 if any chapter disagrees (the tests do this)
@@ -12,11 +12,11 @@ repository URL lives in _config.yml only; this script copies it here.
 from __future__ import annotations
 
 import json
-import re
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from grokbook.teaching.book import ROOT, chapters, colab_badge, repository  # noqa: E402
 
 SETUP = '''# Setup (safe to re-run). In Colab: fetch the repository -- the grokbook package and its
 # cached results -- and put it on the path. Locally (pip install -e .) this does nothing.
@@ -27,29 +27,10 @@ if "google.colab" in sys.modules:
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-r", "grokbook-repo/requirements.txt"], check=True)
     sys.path.insert(0, os.path.abspath("grokbook-repo"))'''
 
-BADGE = ("[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]"
-         "(https://colab.research.google.com/github/{slug}/blob/{branch}/{path})")
-
-
-def repository():
-    text = (ROOT / "_config.yml").read_text()
-    url = re.search(r"^repository:\s*\n\s+url:\s*(\S+)", text, re.M).group(1)
-    branch = re.search(r"^repository:\s*\n(?:\s+.*\n)*?\s+branch:\s*(\S+)", text, re.M).group(1)
-    return url, branch
-
-
-def chapters():
-    toc = (ROOT / "_toc.yml").read_text()
-    files = re.findall(r"file:\s*(\S+)", toc)
-    return [ROOT / f"{f}.ipynb" for f in files if (ROOT / f"{f}.ipynb").exists()]
-
-
 def standard_cells(path: Path):
     url, branch = repository()
-    slug = url.removeprefix("https://github.com/")
-    rel = path.relative_to(ROOT).as_posix()
     badge = {"cell_type": "markdown", "id": "colab-badge", "metadata": {"tags": ["remove-cell"]},
-             "source": BADGE.format(slug=slug, branch=branch, path=rel)}
+             "source": colab_badge(path.relative_to(ROOT).as_posix())}
     setup = {"cell_type": "code", "execution_count": None, "id": "setup", "metadata": {"tags": ["remove-cell"]},
              "outputs": [], "source": SETUP.format(url=url, branch=branch)}
     return [badge, setup]

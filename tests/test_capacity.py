@@ -10,8 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from grokbook.analysis.prune import LOW_IPR
+from grokbook.core.profiles import CAPACITY_SEEDS, sizes
 from grokbook.store import capacity
-from grokbook.core.profiles import sizes
 from grokbook.store.sweeps import SWEEPS, sweep
 
 
@@ -26,8 +27,8 @@ def test_each_width_is_one_sweep_at_the_profile_setting(profile):
         runs = sw.parts[0].runs
         assert {r.alpha for r in runs} == {s.alpha} and {r.xi for r in runs} == {s.xi}
         assert sorted({r.wd for r in runs}) == [0.0, float(s.weight_decays[1])]
-        assert sorted({r.data_seed for r in runs}) == list(capacity.SEEDS)
-        assert len(runs) == 2 * len(capacity.SEEDS)
+        assert sorted({r.data_seed for r in runs}) == list(CAPACITY_SEEDS)
+        assert len(runs) == 2 * len(CAPACITY_SEEDS)
     widths = sorted(capacity.WIDTHS)
     assert widths[0] <= 50 and widths[-1] >= 800, "from well below to well above about 200"
 
@@ -69,11 +70,6 @@ def test_rise_step_on_curves_we_understand():
         capacity.rise_step(steps, u, 1.0)
 
 
-def test_first_step_at_least():
-    assert capacity.first_step_at_least([0, 5, 10], [0.1, 0.95, 0.2], 0.9) == 5.0
-    assert math.isnan(capacity.first_step_at_least([0, 5], [0.1, float("nan")], 0.9))
-
-
 def fake_sweep(width, rng):
     """A stored sweep's shape: six runs, a history logged at every step, an IPR per neuron."""
     runs = pd.DataFrame({"run": range(6), "wd": [0.0] * 3 + [5.5] * 3, "data_seed": [0, 1, 2] * 2,
@@ -95,14 +91,10 @@ def test_the_table_counts_neurons_and_reads_steps_like_a_loop():
     for row in table.itertuples():
         data = stored[row.width]
         ipr = data.ipr[row.run]
-        assert row.n_low == sum(v < capacity.LOW for v in ipr)
+        assert row.n_low == sum(v < LOW_IPR for v in ipr)
         assert row.n_high == sum(v > capacity.HIGH for v in ipr)
         h = data.history[data.history.run == row.run]
         assert row.fit_step == min(s for s, a in zip(h.step, h.corrupt_acc) if a >= capacity.FIT)
         assert row.grok_step == 36  # 36 / 40 = 0.9
         assert row.rise_step == 0.0  # the test loss climbs from the start: 1.05 at step 5
         assert row.test_acc == data.runs.test_acc[row.run]
-    summary = capacity.by_width(table, "fit_step", 0.0)
-    assert list(summary.index) == [25, 50] and (summary["min"] <= summary["max"]).all()
-    with pytest.raises(ValueError, match=r"wd must be one of \[0.0, 5.5\], got 3"):
-        capacity.by_width(table, "fit_step", 3)

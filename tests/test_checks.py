@@ -1,13 +1,17 @@
-"""Every exercise check of grokbook.teaching.checks, along one axis: a table of (a correct answer, plausible
-wrong answers) per check.  For each check: the correct answer passes and says so; a stub that
-raises NotImplementedError is reported as not attempted (False, no exception); each wrong answer
-fails with an AssertionError that names the check and the failing case.  A new check without a
-row in the table fails ``test_every_check_has_a_row``.
+"""Every exercise check (``gb.checks``: grokbook.teaching.checks, one module per chapter), along one
+axis: a table of (a correct answer, plausible wrong answers) per check.  For each check: the correct
+answer passes and says so; a stub that raises NotImplementedError is reported as not attempted (False,
+no exception); each wrong answer fails with an AssertionError that names the check and the failing case.
+A new check without a row in the table fails ``test_every_check_has_a_row``; one that is not in its
+chapter's module, in the chapter's order, fails ``test_each_chapter_module_holds_its_chapters_checks``.
 """
 from __future__ import annotations
 
+import importlib
 import inspect
+import json
 import re
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -15,7 +19,7 @@ import pytest
 import torch
 
 import grokbook as gb
-from grokbook.teaching import checks
+from grokbook.teaching.checks import CHAPTERS
 from grokbook.engine.fourier import ipr_of_vectors
 from grokbook.analysis.memorization import feldman_scores
 from grokbook.analysis.memorization import roc_auc as reference_auc
@@ -302,8 +306,7 @@ def stub(*args, **kwargs):
 
 
 def public_checks():
-    return sorted(name for name, f in vars(checks).items()
-                  if inspect.isfunction(f) and f.__module__ == checks.__name__ and not name.startswith("_"))
+    return sorted(name for name, f in vars(gb.checks).items() if inspect.isfunction(f))
 
 
 def test_every_check_has_a_row():
@@ -311,15 +314,37 @@ def test_every_check_has_a_row():
     assert not set(TABLE) & set(EXPERIMENTS)
 
 
+BOOK = Path(__file__).resolve().parents[1] / "book"
+
+
+def test_each_chapter_module_holds_its_chapters_checks():
+    """checks/chNN_*.py: the checks book/NN_*.ipynb calls, in its order, as ``__all__``; every other
+    function it defines is private; the chapters without a check have no module."""
+    calling = {}
+    for path in sorted(BOOK.glob("[0-9][0-9]_*.ipynb")):
+        cells = json.loads(path.read_text())["cells"]
+        code = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
+        names = list(dict.fromkeys(re.findall(r"gb\.checks\.(\w+)\(", code)))
+        if names:
+            calling[path.name[:2]] = names
+    assert sorted(calling) == sorted(name[2:4] for name in CHAPTERS)
+    for name in CHAPTERS:
+        module = importlib.import_module(f"grokbook.teaching.checks.{name}")
+        assert module.__all__ == calling[name[2:4]], f"{name}.__all__ is not its chapter's checks in order"
+        public = [n for n, f in vars(module).items() if inspect.isfunction(f)
+                  and f.__module__ == module.__name__ and not n.startswith("_")]
+        assert sorted(public) == sorted(module.__all__), f"{name}: public functions that are no check"
+
+
 @pytest.mark.parametrize("name", sorted(TABLE))
 def test_the_correct_answer_passes(name, capsys):
-    assert getattr(checks, name)(TABLE[name][0]) is True
+    assert getattr(gb.checks, name)(TABLE[name][0]) is True
     assert re.fullmatch(rf"{name}: all \d+ cases passed\n", capsys.readouterr().out)
 
 
 @pytest.mark.parametrize("name", sorted(TABLE))
 def test_a_stub_is_not_attempted(name, capsys):
-    assert getattr(checks, name)(stub) is False
+    assert getattr(gb.checks, name)(stub) is False
     assert capsys.readouterr().out == (
         f"{name}: not attempted yet\n(your function raises NotImplementedError)\n")
 
@@ -330,13 +355,13 @@ WRONG = [(name, what) for name in sorted(TABLE) for what in TABLE[name][1]]
 @pytest.mark.parametrize("name, what", WRONG, ids=[f"{n}: {w}" for n, w in WRONG])
 def test_a_wrong_answer_fails_naming_the_case(name, what, capsys):
     with pytest.raises(AssertionError, match=rf"^{name}: case \d+ of \d+ failed: \S"):
-        getattr(checks, name)(TABLE[name][1][what])
+        getattr(gb.checks, name)(TABLE[name][1][what])
     assert "passed" not in capsys.readouterr().out
 
 
 def test_the_ipr_check_says_what_a_zero_vector_should_give(capsys):
     with pytest.raises(AssertionError, match=r"^ipr: case 5 of 5 failed: zero vectors .* gave NaN"):
-        checks.ipr(naive_ipr)
+        gb.checks.ipr(naive_ipr)
     x = torch.randn(3, 53, dtype=torch.float64)
     x[1] = 0
     assert torch.isnan(naive_ipr(x)[1]) and ipr_of_vectors(x)[1] == 0  # the case is a real one
@@ -499,14 +524,14 @@ EXPERIMENTS = {
 
 @pytest.mark.parametrize("name", sorted(EXPERIMENTS))
 def test_an_experiment_stub_is_not_attempted(name, capsys):
-    assert getattr(checks, name)(stub, *EXPERIMENTS[name][0]()) is False
+    assert getattr(gb.checks, name)(stub, *EXPERIMENTS[name][0]()) is False
     assert capsys.readouterr().out == f"{name}: not attempted yet\n(your experiment raises NotImplementedError)\n"
 
 
 @pytest.mark.parametrize("name", sorted(EXPERIMENTS))
 def test_an_experiment_check_wants_the_function_itself(name):
     with pytest.raises(TypeError, match=rf"^{name}: pass your experiment function itself"):
-        getattr(checks, name)({"a": "result"}, *EXPERIMENTS[name][0]())
+        getattr(gb.checks, name)({"a": "result"}, *EXPERIMENTS[name][0]())
 
 
 WRONG_EXPERIMENTS = [(name, what) for name in sorted(EXPERIMENTS) for what in EXPERIMENTS[name][1]]
@@ -518,13 +543,13 @@ def test_a_wrong_experiment_fails_naming_the_case(name, what, capsys):
     args = EXPERIMENTS[name][0]()
     out = experiment()
     with pytest.raises(AssertionError, match=rf"^{name}: {message}"):
-        getattr(checks, name)(lambda: out, *args)
+        getattr(gb.checks, name)(lambda: out, *args)
     printed = capsys.readouterr().out
     assert printed.startswith(f"{name}: the claim: ") and "passed" not in printed
 
 
 def test_the_chapter_1_experiment_passes_on_a_right_simulation(capsys):
-    assert checks.corruption_spread(lambda: spread(), 53, 1966, 0.25) is True
+    assert gb.checks.corruption_spread(lambda: spread(), 53, 1966, 0.25) is True
     assert capsys.readouterr().out.endswith("corruption_spread: all 3 cases passed\n")
 
 
@@ -533,22 +558,22 @@ def test_the_pruning_and_margin_checks_take_the_right_numbers_of_a_network(capsy
     the network's) and fails only on the claim; a near miss (another order) fails the first."""
     result = tiny(**CORRUPTED_TINY)
     with pytest.raises(AssertionError, match=r"^pruning_by_norm: case 1 of 3 failed: corrupt_acc: yours"):
-        checks.pruning_by_norm(lambda: pruned_frame(result, result.ipr()), result)  # by IPR, not by norm
+        gb.checks.pruning_by_norm(lambda: pruned_frame(result, result.ipr()), result)  # by IPR, not by norm
     try:
-        checks.pruning_by_norm(lambda: pruned_frame(result, weight_norm(result)), result)
+        gb.checks.pruning_by_norm(lambda: pruned_frame(result, weight_norm(result)), result)
     except AssertionError as err:
         assert re.match(r"pruning_by_norm: case [23] of 3 failed", str(err)), err
     both = tiny(alpha=(0.6, 0.7), xi=(0.3,), wd=(0.0,))
     with pytest.raises(AssertionError, match=r"^margin_score: case 1 of 2 failed: AUC: yours"):
-        checks.margin_score(lambda: margin_frame(both, sign=-1.0), both)
+        gb.checks.margin_score(lambda: margin_frame(both, sign=-1.0), both)
     try:
-        assert checks.margin_score(lambda: margin_frame(both), both)
+        assert gb.checks.margin_score(lambda: margin_frame(both), both)
     except AssertionError as err:
         assert re.match(r"margin_score: case 2 of 2 failed: AUC below 0.98", str(err)), err
     with pytest.raises(AssertionError, match=r"^pruning_against_random: case 1 of 2 failed: run 0, order random"):
-        checks.pruning_against_random(lambda: random_pruning_frame(result, [0], ("low", "high")), result, [0])
+        gb.checks.pruning_against_random(lambda: random_pruning_frame(result, [0], ("low", "high")), result, [0])
     try:
-        checks.pruning_against_random(lambda: random_pruning_frame(result, [0]), result, [0])
+        gb.checks.pruning_against_random(lambda: random_pruning_frame(result, [0]), result, [0])
     except AssertionError as err:
         assert re.match(r"pruning_against_random: case 2 of 2 failed", str(err)), err
 
@@ -560,7 +585,7 @@ def test_the_forgetting_check_takes_the_right_numbers_of_the_networks(capsys):
     result, second, runs, steps = forgetting_args(keep=(1,), steps=30)
     right = forgetting_frame(result, second, runs, steps)
     try:
-        assert checks.forgetting_without_weight_decay(lambda: right, result, second, runs, steps)
+        assert gb.checks.forgetting_without_weight_decay(lambda: right, result, second, runs, steps)
     except AssertionError as err:
         assert re.match(r"forgetting_without_weight_decay: case 2 of 2 failed", str(err)), err
     assert "forgetting_without_weight_decay: the claim: " in capsys.readouterr().out
@@ -568,4 +593,4 @@ def test_the_forgetting_check_takes_the_right_numbers_of_the_networks(capsys):
     columns = ["auc", "changed_kept", "clean_kept"]
     assert (other[columns] - right[columns]).abs().to_numpy().max() > 0.03  # a real near miss
     with pytest.raises(AssertionError, match=r"^forgetting_without_weight_decay: case 1 of 2 failed: \w+: yours"):
-        checks.forgetting_without_weight_decay(lambda: other, result, second, runs, steps)
+        gb.checks.forgetting_without_weight_decay(lambda: other, result, second, runs, steps)

@@ -7,8 +7,8 @@ import pytest
 
 from grokbook import Config, cli, grid
 from grokbook.store import sweeps
-from grokbook.engine import train
-from grokbook.store.sweeps import Part, Sweep
+from grokbook.engine.train import train
+from grokbook.store.definitions import Part, Sweep
 
 
 TINY = ["--p", "11", "--width", "16", "--steps", "20", "--no-progress", "--device", "cpu"]

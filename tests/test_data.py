@@ -4,7 +4,8 @@ import math
 import pytest
 import torch
 
-from grokbook.engine.data import OPS, Splits, make_splits, pair_inputs, split_and_corrupt, task_table
+from grokbook.core.settings import OPS
+from grokbook.engine.data import Splits, make_splits, pair_inputs, split_and_corrupt, task_table
 
 
 import grokbook as gb

@@ -19,7 +19,10 @@ from distributed import Client, LocalCluster
 from grokbook import Config, grid
 from grokbook import cli
 from grokbook.store.executors import Chunk, Dask, InProcess, LocalPool, Slurm, executor_for
-from grokbook.store.sweeps import CacheError, Part, Sweep, load_sweep, run_sweep, store_chunk, train_chunk
+from grokbook.store import files
+from grokbook.store.definitions import Part, Sweep
+from grokbook.store.files import CacheError, store_chunk, train_chunk
+from grokbook.store.sweeps import load_sweep, run_sweep
 
 STEPS = 2500  # a chunk of 2 runs trains for about 1-2 s: long enough to be killed mid-way
 CHUNK = 2
@@ -241,8 +244,7 @@ def test_a_chunk_from_other_code_or_of_other_runs_is_refused(tmp_path, monkeypat
         store_chunk(s, chunk, data[:-10], info)
     with pytest.raises(CacheError, match=r"holding sweep .* runs \[0, 2\], not sweep .* runs \[2, 4\]"):
         store_chunk(s, chunk._replace(lo=2, hi=4), data, info)
-    import grokbook.store.sweeps
-    monkeypatch.setattr(grokbook.store.sweeps, "engine_digest", lambda **kw: "0" * 16)
+    monkeypatch.setattr(files, "engine_digest", lambda **kw: "0" * 16)
     with pytest.raises(CacheError, match="other grokbook engine code .* install this checkout"):
         store_chunk(s, chunk, data, info)
     assert list((tmp_path / "p").iterdir()) == []  # nothing stored, nothing left behind

@@ -2,11 +2,34 @@
 against hand-made histories whose answers are known."""
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
 
 import grokbook as gb
-from grokbook.analysis.history import first_step_below, inversion_level, stages
+from grokbook.analysis.history import first_step_at_least, first_step_below, inversion_level, stages
+
+
+def test_first_step_at_least_against_a_loop():
+    def loop(steps, values, level, after):
+        for s, v in zip(steps, values):
+            if s >= after and v >= level:  # NaN compares False: never reached
+                return float(s)
+        return float("nan")
+
+    g = np.random.default_rng(0)
+    for _ in range(50):
+        n = int(g.integers(1, 30))
+        steps = np.cumsum(g.integers(1, 20, n)) - 1
+        values = g.random(n)
+        values[g.random(n) < 0.2] = np.nan
+        level, after = float(g.random()), float(g.integers(0, 100))
+        got, want = first_step_at_least(steps, values, level, after), loop(steps, values, level, after)
+        assert got == want or (math.isnan(got) and math.isnan(want)), (steps, values, level, after)
+    assert first_step_at_least([0, 5, 10], [0.1, 0.95, 0.2], 0.9) == 5.0
+    assert first_step_at_least([0, 5], [0.9, 0.1], 0.9) == 0.0  # equality counts
+    assert math.isnan(first_step_at_least([0, 5], [0.1, float("nan")], 0.9))
+    assert math.isnan(first_step_at_least([0, 5], [1.0, 1.0], 0.9, after=float("nan")))
 
 
 def test_first_step(grokking_history):

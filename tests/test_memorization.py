@@ -10,6 +10,7 @@ import pytest
 import torch
 
 import grokbook as gb
+from grokbook.analysis import ensembles
 from grokbook.analysis import memorization as mz
 from grokbook.engine.data import make_splits, split_and_corrupt, task_table
 from grokbook.engine.train import bytes_per_run
@@ -66,14 +67,14 @@ def test_bad_subset_seed_is_refused(bad):
 
 
 def test_ensemble_runs():
-    runs = mz.ensemble_runs(5, alpha=0.6, xi=0.2, wd=3.0, subset=0.7, first_subset_seed=10)
+    runs = ensembles.ensemble_runs(5, alpha=0.6, xi=0.2, wd=3.0, subset=0.7, first_subset_seed=10)
     assert [r.subset_seed for r in runs] == [10, 11, 12, 13, 14]
     assert len({(r.alpha, r.xi, r.wd, r.data_seed, r.model_seed, r.subset) for r in runs}) == 1
     for bad in (dict(t=1), dict(t=2.5), dict(subset=1.0), dict(subset=0), dict(first_subset_seed=-1)):
         kw = dict(t=4, alpha=0.5, xi=0.2)
         kw.update(bad)
         with pytest.raises(ValueError, match=next(iter(bad))):
-            mz.ensemble_runs(**kw)
+            ensembles.ensemble_runs(**kw)
 
 
 # ----------------------------------------------------------------------------- leave-some-out scores
@@ -113,17 +114,6 @@ def test_surprisal_against_an_explicit_loop():
         assert got["in"][i] == pytest.approx(np.mean(a) if a else np.nan, nan_ok=True)
         assert got["out"][i] == pytest.approx(np.mean(b) if b else np.nan, nan_ok=True)
     assert np.allclose(got["out"] - got["in"], mz.density_ratio_scores(member, logp), equal_nan=True)
-
-
-def test_influence_against_an_explicit_loop():
-    member, correct = _random_ensemble(t=12, P=20, seed=3)
-    ex, tg = [0, 3, 5], [1, 2, 7, 19]
-    got = mz.influence(member, correct, ex, tg)
-    for a, i in enumerate(ex):
-        for b, j in enumerate(tg):
-            on = [float(correct[k, j]) for k in range(12) if member[k, i]]
-            off = [float(correct[k, j]) for k in range(12) if not member[k, i]]
-            assert got[a, b] == pytest.approx(np.mean(on) - np.mean(off))
 
 
 def test_scores_refuse_bad_shapes():
@@ -379,23 +369,6 @@ def test_pruning_drop_against_a_hand_forward():
         mz.pruning_drop(model, data, 5)
 
 
-def test_ensemble_from_result_and_scores_end_to_end():
-    runs = mz.ensemble_runs(6, alpha=0.6, xi=0.3, subset=0.7, data_seed=2)
-    result = gb.train(runs, CFG, device="cpu", progress=False)
-    ens = mz.ensemble_from_result(result)
-    train, given, changed = mz.parent_data(11, "add", runs[0])
-    assert ens.t == 6 and bool((ens.member <= train).all())
-    assert torch.equal(ens.given, given) and torch.equal(ens.changed, changed)
-    out = result.model()
-    assert torch.equal(ens.pred, out.argmax(-1))
-    assert torch.allclose(ens.logp, mz.label_logprob(out, given.expand(6, -1)))
-    assert len(ens.select([0, 2]).runs) == 2 and ens.select([0, 2]).t == 2
-    with pytest.raises(ValueError, match="data_seed"):
-        mixed = gb.train(runs[:1] + [gb.Run(alpha=0.6, xi=0.3, data_seed=5, subset=0.7)], CFG,
-                         device="cpu", progress=False)
-        mz.ensemble_from_result(mixed)
-
-
 def test_score_table():
     s = {"a": np.array([1.0, 2.0, np.nan, 0.0]), "b": np.array([0.0, 1.0, 2.0, 3.0])}
     pos = np.array([False, True, True, False])
@@ -407,7 +380,7 @@ def test_score_table():
 # ----------------------------------------------------------------------------- the named sweep
 def test_per_example_records_round_trip_through_the_cache(tmp_path):
     from grokbook.store import sweeps
-    runs = tuple(mz.ensemble_runs(4, alpha=0.6, xi=0.3, subset=0.7, data_seed=1))
+    runs = tuple(ensembles.ensemble_runs(4, alpha=0.6, xi=0.3, subset=0.7, data_seed=1))
     s = sweeps.Sweep("tiny_ensemble", "quick", (sweeps.Part("wd 0", CFG, runs),), history_every=20,
                      per_example=True)
     plain = sweeps.Sweep("tiny_ensemble", "quick", (sweeps.Part("wd 0", CFG, runs),),
@@ -417,24 +390,25 @@ def test_per_example_records_round_trip_through_the_cache(tmp_path):
     sweeps.run_sweep(s, device="cpu", directory=tmp_path, progress=False, chunk_runs=3)
     data = sweeps.load_sweep(s, directory=tmp_path)
     assert data.per_example["pred"].dtype == np.int16 and data.per_example["pred"].shape == (4, 121)
-    stored = mz.ensemble_from_sweep(data, range(4))
-    result = gb.train(list(runs), CFG, device="cpu", progress=False)
-    live = mz.ensemble_from_result(result)
-    assert torch.equal(stored.member, live.member) and torch.equal(stored.pred, live.pred)
-    assert torch.equal(stored.given, live.given) and torch.equal(stored.changed, live.changed)
-    assert torch.allclose(stored.logp, live.logp, rtol=2e-3, atol=2e-2)  # float16 storage
+    stored = ensembles.ensemble_from_sweep(data, range(4))
+    result = gb.train(list(runs), CFG, device="cpu", progress=False)  # the same runs, live
+    train, given, changed = ensembles.parent_data(11, "add", runs[0])
+    out = result.model()
+    assert torch.equal(stored.member, result.data.train) and torch.equal(stored.pred, out.argmax(-1))
+    assert torch.equal(stored.given, given) and torch.equal(stored.changed, changed)
     assert stored.temperature == mz.TEMPERATURE and stored.temperatures == mz.TEMPERATURES
     assert data.per_example["logp"].shape == (4, 121, len(mz.TEMPERATURES))
-    for T in mz.TEMPERATURES:  # every stored temperature against the live outputs
-        live_t = mz.ensemble_from_result(result, temperature=T)
-        assert torch.allclose(stored.at_temperature(T).logp, live_t.logp, rtol=2e-3, atol=2e-2), T
-        assert mz.ensemble_from_sweep(data, [1, 3], temperature=T).logp.shape == (2, 121)
+    for T in mz.TEMPERATURES:  # every stored temperature against the live outputs (float16 storage)
+        live = mz.label_logprob(out, given.expand(4, -1), T)
+        assert torch.allclose(stored.at_temperature(T).logp, live, rtol=2e-3, atol=2e-2), T
+        assert ensembles.ensemble_from_sweep(data, [1, 3], temperature=T).logp.shape == (2, 121)
     with pytest.raises(ValueError, match="temperature must be one of"):
         stored.at_temperature(0.5)
-    assert stored.select([0, 2]).at_temperature(1.0).logp.shape == (2, 121)
+    two = stored.select([0, 2])
+    assert two.t == 2 and len(two.runs) == 2 and two.at_temperature(1.0).logp.shape == (2, 121)
     sweeps.run_sweep(plain, device="cpu", directory=tmp_path, progress=False)
     with pytest.raises(ValueError, match="per-example"):
-        mz.ensemble_from_sweep(sweeps.load_sweep(plain, directory=tmp_path), range(4))
+        ensembles.ensemble_from_sweep(sweeps.load_sweep(plain, directory=tmp_path), range(4))
 
 
 # ----------------------------------------------------------------------------- the chapter's figures
@@ -459,16 +433,18 @@ def test_run_scores_equal_the_scores_one_by_one():
     parent = gb.Run(alpha=0.6, xi=0.3, wd=1.0)
     fit = mz.FitRecorder()
     full = gb.train([parent], cfg, device="cpu", progress=False, on_log=fit)
-    subsets = gb.train(mz.ensemble_runs(4, alpha=0.6, xi=0.3, wd=1.0), cfg, device="cpu",
+    subsets = gb.train(ensembles.ensemble_runs(4, alpha=0.6, xi=0.3, wd=1.0), cfg, device="cpu",
                        progress=False)
-    e = mz.ensemble_from_result(subsets)
-    train, given, changed = mz.parent_data(11, "add", parent)
+    train, given, changed = ensembles.parent_data(11, "add", parent)
+    out = subsets.model()
+    e = ensembles.Ensemble(subsets.data.train, out.argmax(-1), mz.label_logprob(out, given.expand(4, -1)),
+                           train, given, subsets.data.truth, changed, subsets.runs)
     index = train.nonzero().squeeze(1)
     ridge = mz.ridge_loo(11, index, given[index], lam=1.0)
     kernel = mz.kernel_ridge_loo(11, index, given[index], lam=1.0, kind="rbf")
     got = mz.run_scores(e, full, 0, given, first_fit=fit.first_fit[0].numpy(), ridge=ridge,
                         kernel=kernel, index=index, never=50.0)
-    low = float((full.ipr()[0] < mz.LOW_IPR).float().mean())
+    low = float((full.ipr()[0] < gb.prune.LOW_IPR).float().mean())
     surprisal = mz.surprisal_scores(e.member, e.logp)
     on = lambda v: mz.on_table(11, index.numpy(), v)
     want = {
@@ -494,9 +470,10 @@ def test_heldout_loglik_against_a_loop():
     t, P = 5, 30
     member = torch.rand(t, P, generator=g) < 0.6
     logps = {T: -torch.rand(t, P, generator=g, dtype=torch.float64) / T for T in (0.1, 1.0)}
-    e = mz.Ensemble(member, torch.zeros(t, P, dtype=torch.long), logps[0.1], member[0], torch.zeros(P),
-                    torch.zeros(P), member[0], pd.DataFrame(index=range(t)), 0.1, logps)
-    got = mz.heldout_loglik(e)
+    e = ensembles.Ensemble(member, torch.zeros(t, P, dtype=torch.long), logps[0.1], member[0],
+                           torch.zeros(P), torch.zeros(P), member[0], pd.DataFrame(index=range(t)), 0.1,
+                           logps)
+    got = ensembles.heldout_loglik(e)
     for T in (0.1, 1.0):
         per_model = [sum(logps[T][k, i].item() for i in range(P) if not member[k, i]) /
                      sum(1 for i in range(P) if not member[k, i]) for k in range(t)]
@@ -542,13 +519,15 @@ def forgetting_by_loop(model, data, second, lr, wd, steps, betas=(0.9, 0.98), ep
 
 def test_second_split_forgetting_matches_a_per_run_loop():
     runs = gb.grid(alpha=0.6, xi=0.3, wd=[0.0, 2.0])
-    result = gb.train(runs, gb.Config(p=7, width=12, steps=60, log_every=60), dtype=torch.float64, progress=False)
+    result = gb.train(runs, gb.Config(p=7, width=12, steps=60, log_every=60), dtype=torch.float64,
+                      progress=False)
     second = mz.second_split(result.data.train, seed=1)
     lr, wd = result.runs.lr.to_numpy(), result.runs.wd.to_numpy()
     got = mz.second_split_forgetting(result.model, result.data, second, lr=lr, wd=wd, steps=25)
     want = forgetting_by_loop(result.model, result.data, second, lr, wd, 25)
     assert torch.equal(got, want)
-    assert ((got >= 0) & (got <= 26)).all() and (got == 26).any() and (got < 26).any()  # kept and forgotten both occur
+    # kept and forgotten both occur
+    assert ((got >= 0) & (got <= 26)).all() and (got == 26).any() and (got < 26).any()
     assert torch.equal(result.model.U, result.model.U.detach())  # the trained networks are left alone
 
 

@@ -7,7 +7,7 @@ import pytest
 
 import grokbook as gb
 from grokbook.core.phases import (COEXISTENCE, FORGETTING, FULL_INVERSION, MEMORIZATION, PARTIAL_INVERSION,
-                             PHASES, phase, phase_code, phases)
+                             PHASES, phase, phases)
 
 
 def rule(train, test, xi):
@@ -94,13 +94,7 @@ def test_phase_rule_against_independent_rule_on_grid():
                 assert phase(train, test, xi) == rule(train, test, xi), (train, test, xi)
 
 
-def test_phase_codes():
-    assert [phase_code(p) for p in PHASES] == list(range(5))
-    with pytest.raises(ValueError, match="phase"):
-        phase_code("Grokking")
-
-
-# ----------------------------------------------------------------------------- moved from the chapter helper tests
+# ----------------------------------------------------------------------------- tables of runs
 def test_phase_grid_matches_a_loop(wd_sweep):
     runs = wd_sweep.runs[wd_sweep.runs.wd == 2.0]
     alphas, xis, table = gb.phase_grid(runs)

@@ -9,7 +9,7 @@ import torch
 
 import grokbook
 from grokbook import grid, model_ipr, profile, prune_curves
-from grokbook.engine import train
+from grokbook import train
 from grokbook.core.phases import COEXISTENCE, FORGETTING, FULL_INVERSION, PARTIAL_INVERSION
 
 

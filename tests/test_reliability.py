@@ -19,11 +19,13 @@ import torch
 
 import grokbook as gb
 from grokbook import Config, Run, grid
-from grokbook.engine import train
-from grokbook.store import sweeps
+from grokbook.engine.train import train
+from grokbook.store import files
 from grokbook.engine.fourier import ipr_of_vectors, neuron_fourier
 from grokbook.core.phases import DIVERGED, PHASES, phase, phases
-from grokbook.store.sweeps import CacheError, Part, Sweep, load_sweep, run_sweep
+from grokbook.store.definitions import Part, Sweep
+from grokbook.store.files import CacheError
+from grokbook.store.sweeps import load_sweep, run_sweep
 from grokbook.engine.train import bytes_per_run
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -90,7 +92,7 @@ BAD_CLI = {
 @pytest.mark.parametrize("case", list(BAD_INPUTS))
 def test_bad_input_is_refused_naming_the_parameter(case, tmp_path, monkeypatch):
     make, name, kind = BAD_INPUTS[case]
-    monkeypatch.setattr(sweeps, "_train_chunk_file",  # refused before any training
+    monkeypatch.setattr(files, "_train_chunk_file",  # refused before any training
                         lambda *a, **k: pytest.fail("trained before refusing"))
     with pytest.raises(kind, match=rf"(?<![\w-]){re.escape(name)}(?![\w])"):
         make(tmp_path)
@@ -154,7 +156,8 @@ def test_a_diverging_run_is_reported_never_classified(recwarn):
     for col in ("train_acc", "test_acc", "loss"):
         assert both.runs[col][0] == alone.runs[col][0]
     h = both.history[both.history.run == 1]
-    assert (h.finite[h.step >= row.diverged_at] == 0).all() and (h.finite[h.step < row.diverged_at] == 1).all()
+    assert (h.finite[h.step >= row.diverged_at] == 0).all()
+    assert (h.finite[h.step < row.diverged_at] == 1).all()
 
 
 def test_huge_initial_weights_diverge():
@@ -216,8 +219,8 @@ def test_every_single_byte_flip_is_caught_or_harmless(small_cache, tmp_path):
     CacheError or returns exactly the original arrays and provenance.  Every 7th flip goes
     through load_sweep end to end, the rest through its reading layer."""
     s, path, original = small_cache
-    arrays0, meta0 = sweeps._read(path)
-    target = sweeps.cache_path(s, tmp_path)
+    arrays0, meta0 = files.read_npz(path)
+    target = files.cache_path(s, tmp_path)
     caught = harmless = 0
     for i in range(len(original)):
         damaged = bytearray(original)
@@ -226,10 +229,10 @@ def test_every_single_byte_flip_is_caught_or_harmless(small_cache, tmp_path):
         try:
             if i % 7 == 0:
                 load_sweep(s, directory=tmp_path)  # end to end: refused, or loads
-                arrays, meta = sweeps._read(target)
+                arrays, meta = files.read_npz(target)
             else:
-                arrays, meta = sweeps._read(target)
-                sweeps._check_arrays(target, arrays, s.n_runs)
+                arrays, meta = files.read_npz(target)
+                files.check_arrays(target, arrays, s.n_runs)
         except CacheError as err:
             assert str(target) in str(err) and "regenerate" in str(err)
             caught += 1
@@ -243,13 +246,13 @@ def test_every_single_byte_flip_is_caught_or_harmless(small_cache, tmp_path):
 
 def test_edited_provenance_is_caught(small_cache, tmp_path):
     s, path, _ = small_cache
-    arrays, meta = sweeps._read(path)
+    arrays, meta = files.read_npz(path)
     for field, value in (("device", "cuda (NVIDIA H100)"), ("seconds", meta["seconds"] + 1),
                          ("git_commit", "0" * 40), ("torch", "9.9"), ("python", "2.7")):
         assert meta[field] != value
         forged = dict(meta, **{field: value})  # the old digest kept
         buf = {**arrays, "__meta__": np.array(json.dumps(forged))}
-        target = sweeps.cache_path(s, tmp_path)
+        target = files.cache_path(s, tmp_path)
         np.savez_compressed(target, **buf)
         with pytest.raises(CacheError, match="digest"):
             load_sweep(s, directory=tmp_path)
@@ -258,16 +261,16 @@ def test_edited_provenance_is_caught(small_cache, tmp_path):
 def test_a_missing_array_is_caught(small_cache, tmp_path):
     """A file whose digest is consistent but which lacks an array a sweep needs."""
     s, path, _ = small_cache
-    arrays, meta = sweeps._read(path)
+    arrays, meta = files.read_npz(path)
     for name in ("ipr", "runs/train_acc", "runs/diverged"):
         rest = {k: v for k, v in arrays.items() if k != name}
         meta_rest = {k: v for k, v in meta.items() if k != "digest"}
-        target = sweeps.cache_path(s, tmp_path)
-        sweeps._write(target, rest, meta_rest)
+        target = files.cache_path(s, tmp_path)
+        files._write(target, rest, meta_rest)
         with pytest.raises(CacheError, match=f"missing {re.escape(name)}"):
             load_sweep(s, directory=tmp_path)
     short = dict(arrays, ipr=arrays["ipr"][:1])
-    sweeps._write(sweeps.cache_path(s, tmp_path), short,
+    files._write(files.cache_path(s, tmp_path), short,
                   {k: v for k, v in meta.items() if k != "digest"})
     with pytest.raises(CacheError, match="rows"):
         load_sweep(s, directory=tmp_path)

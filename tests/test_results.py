@@ -5,8 +5,9 @@ profile's, for the rendered book and as the full profile's stand-in).  Retrainin
 over an hour, so this test retrains a few runs of each: one run per panel (a phase diagram, a
 BatchNorm part, an ensemble's weight decay), chosen at random among the runs that had settled
 (train and test accuracy within SETTLED = 0.02 over the last quarter of training; a run still
-grokking or unlearning at its last step ends wherever the rounding puts it).  The seed of that choice is printed
-in the test log's header (``spot-check seed: ...``); set GROKBOOK_SPOTCHECK_SEED to replay it.
+grokking or unlearning at its last step ends wherever the rounding puts it).  The seed of that
+choice is printed in the test log's header (``spot-check seed: ...``); set
+GROKBOOK_SPOTCHECK_SEED to replay it.
 
 A retrained run must match the stored one:
 - train and test accuracy within ACC_TOL (0.05), the fraction of changed labels still memorized
@@ -33,8 +34,9 @@ import numpy as np
 import pytest
 
 from grokbook import Run, THRESHOLD
-from grokbook.engine import train
-from grokbook.store.sweeps import SWEEPS, load_sweep, results_dir, sweep
+from grokbook.engine.train import train
+from grokbook.store.files import results_dir
+from grokbook.store.sweeps import SWEEPS, load_sweep, sweep
 
 SPOTCHECK_SEED = int(os.environ["GROKBOOK_SPOTCHECK_SEED"])  # set by conftest.py
 ACC_TOL = 0.05

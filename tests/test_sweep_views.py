@@ -3,7 +3,7 @@ on the small sweeps of conftest, against brute-force filters of the runs table."
 import numpy as np
 import pytest
 
-from grokbook.store.sweeps import Panel
+from grokbook.store.views import Panel
 
 
 def test_panels_are_keyed_by_part_knob_and_value(wd_sweep, bn_sweeps):
@@ -49,7 +49,8 @@ def test_cell_finds_the_one_run_and_refuses_the_rest(wd_sweep, bn_sweeps):
     for row in (data.cell(0.8, 0.2, wd=2), data.cell(0.8, 0.2, panel="wd = 2"),
                 data.cell(0.8, 0.2, panel=data.panel("wd = 2"))):
         assert row.run == want.run.iloc[0]
-    np.testing.assert_array_equal(data.cell_ipr(0.8, 0.2, wd=2), data.ipr[int(want.run.iloc[0])].astype(float))
+    np.testing.assert_array_equal(data.cell_ipr(0.8, 0.2, wd=2),
+                                  data.ipr[int(want.run.iloc[0])].astype(float))
     with pytest.raises(ValueError, match="not a cell of the grid"):
         data.cell(0.5, 0.2, wd=2)
     with pytest.raises(ValueError, match="not one cell"):

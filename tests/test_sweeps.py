@@ -10,12 +10,12 @@ import torch
 
 import grokbook
 from grokbook import Config, grid
-from grokbook.engine import train
-from grokbook.store import sweeps
-from grokbook.store.sweeps import CacheError, Part, Sweep, load_sweep, run_sweep
-
-
-
+from grokbook.engine.train import train
+from grokbook.store import digest, files, provenance, sweeps
+from grokbook.store.executors import InProcess
+from grokbook.store.definitions import Part, Sweep
+from grokbook.store.files import CacheError
+from grokbook.store.sweeps import load_sweep, run_sweep
 
 
 @pytest.fixture(autouse=True)
@@ -157,7 +157,6 @@ def test_other_version_is_stale(tmp_path, monkeypatch):
 def copy_engine(tmp_path):
     """A copy of the package's sources (the digest reads a package folder)."""
     import shutil
-    from grokbook.store import digest
     src = tmp_path / "grokbook"
     shutil.copytree(digest.PACKAGE, src, ignore=shutil.ignore_patterns("__pycache__"))
     return src
@@ -167,7 +166,7 @@ def test_engine_digest_ignores_docstrings_and_comments_but_not_code(tmp_path):
     from grokbook.store.digest import engine_digest
     src = copy_engine(tmp_path)
     base = engine_digest(src)
-    assert base == sweeps.engine_digest()
+    assert base == engine_digest()
     train_py = src / "engine" / "train.py"
     text = train_py.read_text()
     train_py.write_text(text.replace('"""', '"""A new first line.\n', 1) + "\n# a comment\n\n")
@@ -191,7 +190,6 @@ def test_moving_engine_code_leaves_the_digest_alone(tmp_path):
     """Pieces are keyed by qualified name: a function moved to another engine module, a
     chunk function moved to another store module, an import path changed or the order of a
     file's definitions changed leave the digest (and the stored parts) as they were."""
-    from grokbook.store import digest
     src = copy_engine(tmp_path)
     base, parts = digest.engine_digest(src), digest.engine_parts(src)
     train_py, models_py = src / "engine" / "train.py", src / "engine" / "models.py"
@@ -202,11 +200,11 @@ def test_moving_engine_code_leaves_the_digest_alone(tmp_path):
     train_py.write_text(train[:start] + train[end:])
     models_py.write_text(models_py.read_text() + "\n\n" + moved)
     assert digest.engine_digest(src) == base
-    sweeps_py = src / "store" / "sweeps.py"
-    text = sweeps_py.read_text()
+    files_py = src / "store" / "files.py"
+    text = files_py.read_text()
     start = text.index("def _merge_chunks(")
     end = text.index("\ndef ", start + 1)
-    sweeps_py.write_text(text[:start] + text[end:])
+    files_py.write_text(text[:start] + text[end:])
     (src / "store" / "merging.py").write_text("import numpy as np\n\n" + text[start:end])
     assert digest.engine_digest(src) == base and digest.engine_parts(src) == parts
     # a renamed piece is another piece: the result that used the old name is stale
@@ -216,7 +214,6 @@ def test_moving_engine_code_leaves_the_digest_alone(tmp_path):
 
 
 def test_an_ambiguous_or_missing_piece_is_refused(tmp_path):
-    from grokbook.store import digest
     src = copy_engine(tmp_path)
     (src / "store" / "copy.py").write_text("def _merge_chunks(pieces):\n    return pieces\n")
     with pytest.raises(ValueError, match="_merge_chunks.*2 modules"):
@@ -243,7 +240,6 @@ def test_engine_digest_is_the_same_on_every_python_version():
     module imports only the standard library, so a bare interpreter runs it)."""
     import subprocess
     import sys
-    from grokbook.store import digest
     pythons = [p for p in other_pythons() if not p.startswith(sys.prefix)]
     if len(pythons) < 2:
         pytest.skip("needs two other Python versions (pyenv) on this machine")
@@ -266,7 +262,9 @@ def test_phase_column_is_recomputed_on_load(tmp_path, monkeypatch):
 
 
 def _other_engine(monkeypatch):
-    monkeypatch.setattr(sweeps, "engine_digest", lambda per_example=True: "0123456789abcdef")
+    """The engine digest as other code would compute it: where chunks, provenance and results are checked."""
+    for module in (files, provenance, sweeps):
+        monkeypatch.setattr(module, "engine_digest", lambda per_example=True: "0123456789abcdef")
     monkeypatch.setattr(sweeps, "changed_parts", lambda stored, per_example=True: ["train.py"])
 
 
@@ -389,14 +387,13 @@ def test_provenance_records_machine_command_and_engine_pieces(tmp_path):
     s = tiny(steps=10)
     run_sweep(s, directory=tmp_path, progress=False)
     prov = load_sweep(s, directory=tmp_path).provenance
-    assert prov["cpu"] == sweeps.cpu_model() and prov["cpu"]
+    assert prov["cpu"] == provenance.cpu_model() and prov["cpu"]
     assert prov["threads"] == torch.get_num_threads() and prov["torch"] == torch.__version__
     assert prov["command"] and prov["seconds"] > 0 and prov["git_commit"]
-    assert prov["engine_parts"] == sweeps.engine_parts(per_example=s.per_example)  # the pieces it runs
+    assert prov["engine_parts"] == digest.engine_parts(per_example=s.per_example)  # the pieces it runs
     assert "_per_example_arrays" not in prov["engine_parts"] and "train" in prov["engine_parts"]
     # a stale result says which piece of the engine changed
     changed = dict(prov["engine_parts"], **{"train": "000000000000"})
-    from grokbook.store import digest
     assert digest.changed_parts(changed, per_example=False) == ["train"]
     assert digest.changed_parts(None) == list(digest.engine_parts())
 
@@ -447,23 +444,14 @@ def test_named_sweeps_match_the_paper():
         run_sweep(tiny(), chunk_runs=0)
 
 
-def test_default_workers_follow_the_measurement():
-    """Two workers only for a full-batch CPU sweep big enough to split (see default_workers)."""
-    from grokbook.store.sweeps import WORKER_MIN_RUNS, default_workers
-    cfg = Config(p=11, width=16, steps=5)
-    big = Sweep("w", "quick", (Part("a", cfg, tuple(grid(alpha=[0.5], xi=[0.1],
-                                                        seed=list(range(WORKER_MIN_RUNS))))),), 5)
-    small = Sweep("w", "quick", (Part("a", cfg, big.parts[0].runs[:WORKER_MIN_RUNS - 1]),), 5)
-    mini = Sweep("w", "quick", (Part("a", Config(p=11, width=16, steps=5, batch_size=8),
-                                     big.parts[0].runs),), 5)
-    saved = torch.get_num_threads()
-    torch.set_num_threads(2)
-    try:
-        expected = min(2, __import__("os").cpu_count())
-        assert default_workers(big, "cpu") == expected
-        assert default_workers(small, "cpu") == 1 and default_workers(mini, "cpu") == 1
-    finally:
-        torch.set_num_threads(saved)
+def test_a_sweep_trains_in_this_process_by_default(tmp_path):
+    """Without workers or executor even a full-batch CPU sweep big enough to split trains in this
+    process: two worker processes were no faster (book/performance.md: 0.89x for weight decay)."""
+    runs = tuple(grid(alpha=[0.5], xi=[0.1], seed=list(range(12))))
+    s = Sweep("w", "quick", (Part("a", Config(p=11, width=16, steps=5, log_every=5), runs),), 5)
+    run_sweep(s, device="cpu", directory=tmp_path, chunk_runs=4, progress=False)
+    meta = load_sweep(s, directory=tmp_path).provenance
+    assert meta["workers"] == 1 and meta["executor"] == str(InProcess())
 
 
 def test_named_book_sweeps_are_the_readers_scale():
@@ -510,7 +498,7 @@ def test_the_named_ensemble_sweep_follows_the_profile():
     assert grokbook.core.profiles.sizes("book").ensemble_weight_decays == (2.0, 6.5, 15.0)
 
 
-# ----------------------------------------------------------------------------- moved from the chapter helper tests
+# ------------------------------------------------------------------- moved from the chapter helper tests
 def test_gamma_is_stored_for_batchnorm_parts_only(bn_sweep):
     q = {k.label: runs for k, runs in bn_sweep.panels().items()}
     assert list(q) == ["batch 16, BatchNorm", "batch 16, no BatchNorm"]
@@ -523,7 +511,6 @@ def test_gamma_is_stored_for_batchnorm_parts_only(bn_sweep):
 def test_a_change_to_per_example_code_leaves_other_sweeps_current(tmp_path):
     """The per-example functions (digest.PER_EXAMPLE_FUNCTIONS) make numbers only for a sweep
     with per-example records: a change there makes that sweep's results stale, no other."""
-    from grokbook.store import digest
     src = copy_engine(tmp_path)
     mem = src / "analysis" / "memorization.py"
     before_all, before_plain = digest.engine_parts(src), digest.engine_parts(src, per_example=False)

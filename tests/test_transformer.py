@@ -18,7 +18,8 @@ from grokbook.engine.reference import ReferenceTransformer, train_transformer_on
 from grokbook.core.settings import Run
 from grokbook.engine.train import evaluate
 from grokbook.core.profiles import transformer_sizes
-from grokbook.engine.transformer import (NAMES, BatchedTransformer, TransformerConfig, embedding_spectrum,
+from grokbook.core.settings import TransformerConfig
+from grokbook.engine.transformer import (NAMES, BatchedTransformer, embedding_spectrum,
                                   neuron_ipr, train_transformers)
 from grokbook.store.transformer_diagram import StaleDiagramWarning, code_digest, diagram_path, load_diagram
 

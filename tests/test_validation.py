@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from grokbook import Config, Run, analytic_accuracy, analytic_solution, grid, make_splits, phase, profile, prune_curve, prune_order, split_and_corrupt, task_table
-from grokbook.engine import train
+from grokbook import train
 from grokbook.engine.models import BatchedMLP
 from grokbook.engine.train import bytes_per_run
 

@@ -1,2 +1,3 @@
 """Reading trained networks and histories: pruning by IPR (prune), memorization scores
-(memorization), training histories (history), statistics (stats).  Imports engine and core."""
+(memorization), ensembles of subset models (ensembles), training histories (history),
+statistics (stats).  Imports engine and core."""

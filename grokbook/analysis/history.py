@@ -4,6 +4,7 @@
 """
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 
@@ -18,16 +19,32 @@ def long_form(history, metrics, runs=None) -> pd.DataFrame:
     return out
 
 
+def first_step_at_least(steps, values, level: float, after: float = -np.inf) -> float:
+    """The first of ``steps`` (a logged curve, steps increasing) at or after ``after`` whose value
+    is >= ``level``; NaN if there is none or if ``after`` is NaN (an earlier event that never
+    happened).  NaN values never count as reached."""
+    steps, values = np.asarray(steps, dtype=float), np.asarray(values, dtype=float)
+    if after != after:
+        return float("nan")
+    hit = np.flatnonzero((steps >= after) & (values >= level))
+    return float(steps[hit[0]]) if len(hit) else float("nan")
+
+
+def _run_history(history, run: int) -> pd.DataFrame:
+    """The rows of one run of a history, by step."""
+    h = history[history.run == run].sort_values("step")
+    if h.empty:
+        raise ValueError(f"run {run} is not in the history (runs: {sorted(history.run.unique())})")
+    return h
+
+
 def first_step(history, metric: str, threshold: float = 0.99, run: int = 0) -> float:
     """The first logged step at which ``metric`` of ``run`` is >= ``threshold``; NaN if never.
 
     ``history`` is a ``SweepResult.history`` frame (one row per run per logged step).
     """
-    h = history[history.run == run].sort_values("step")
-    if h.empty:
-        raise ValueError(f"run {run} is not in the history (runs: {sorted(history.run.unique())})")
-    hit = h.step[h[metric] >= threshold]  # NaN never counts as reached
-    return float(hit.iloc[0]) if len(hit) else float("nan")
+    h = _run_history(history, run)
+    return first_step_at_least(h.step, h[metric], threshold)
 
 
 def grokking_steps(history, threshold: float = 0.99, metrics=()):
@@ -62,13 +79,8 @@ def first_step_below(history, metric: str, threshold: float, run: int = 0,
                      after: float = 0) -> float:
     """The first logged step >= ``after`` at which ``metric`` of ``run`` is <= ``threshold``;
     NaN if never (or if ``after`` is NaN).  The mirror image of ``first_step``."""
-    h = history[history.run == run].sort_values("step")
-    if h.empty:
-        raise ValueError(f"run {run} is not in the history (runs: {sorted(history.run.unique())})")
-    if after != after:  # NaN: the earlier event never happened
-        return float("nan")
-    hit = h.step[(h.step >= after) & (h[metric] <= threshold)]  # NaN never counts
-    return float(hit.iloc[0]) if len(hit) else float("nan")
+    h = _run_history(history, run)
+    return first_step_at_least(h.step, -h[metric], -threshold, after)  # value <= t: -value >= -t
 
 
 def stages(history, inverted, fit: float = 0.95, grok: float = 0.9, tol: float = 0.03,

@@ -21,33 +21,33 @@ per-example "memorization" scores so that each can be held against that truth:
 - ``pruning_drop``: the mechanistic score, each example's loss of its given
   label when the low-IPR neurons are pruned;
 - ``roc_auc``, ``split_half`` and ``binomial_reliability``: how well a score
-  separates the changed labels, and how reliable it is for t models.
+  separates the changed labels, and how reliable it is for t models;
+- ``second_split_forgetting``: how soon a label is forgotten once training goes on
+  without it (Maini et al. 2022).
 
-The ensemble is one call of the engine: the runs differ only in ``subset_seed``
-(see ``grokbook.data.split_and_corrupt``), so they share the corrupted labels
-and see different random subsets of the same training pairs.
+The ensembles of subset models the leave-some-out scores read are in ``ensembles``.
 """
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import torch
 
-from ..engine.data import split_and_corrupt, task_table
-from ..core.settings import Run, check_fraction, check_int, check_positive, check_seed, is_integer
+from ..core.settings import check_fraction, check_int, check_positive, check_seed, is_integer
+from ..engine.fourier import model_ipr
+from ..engine.train import BatchedAdamW, example_loss
+from .prune import LOW_IPR, prune_masks
 
 # MSE against one-hot targets is the negative log-likelihood of a Gaussian with variance s^2;
 # normalised over the p labels it gives p(y | x) = softmax(f(x) / s^2)_y (|f - e_y|^2 = |f|^2 - 2 f_y + 1).
 # TEMPERATURE is that s^2: a margin of 1 between two outputs (one target against zero) is e^10.
 TEMPERATURE = 0.1
 # The ensemble sweep stores the log-probabilities at each of these (chapter 8 chooses sigma^2 among
-# them by the models' held-out likelihood, ``heldout_loglik``, and shows the AUCs at all of them).
+# them by the models' held-out likelihood, ``ensembles.heldout_loglik``, and shows the AUCs at all
+# of them).
 TEMPERATURES = (0.01, 0.03, 0.1, 0.3, 1.0)
-
-
 
 
 def _as_bool_matrix(name, x):
@@ -65,30 +65,6 @@ def _as_matrix(name, x, shape):
     return x.to(torch.float64)
 
 
-# ----------------------------------------------------------------------------- the ensemble
-def ensemble_runs(t: int, *, alpha: float, xi: float, wd: float = 0.0, subset: float = 0.7,
-                  data_seed: int = 0, model_seed: int = 0, first_subset_seed: int = 1,
-                  **run) -> list[Run]:
-    """t runs that differ only in their random training subset (subset seeds
-    first_subset_seed, first_subset_seed + 1, ...): same task, same corrupted
-    labels (``data_seed``), same initial weights (``model_seed``)."""
-    t = check_int("t", t, 2)
-    subset = check_fraction("subset", subset, closed=False)
-    check_seed("first_subset_seed", first_subset_seed)
-    if first_subset_seed + t > 2**31:
-        raise ValueError(f"first_subset_seed + t must stay below 2**31, got {first_subset_seed + t}")
-    return [Run(alpha=alpha, xi=xi, wd=wd, data_seed=data_seed, model_seed=model_seed,
-                subset=subset, subset_seed=first_subset_seed + k, **run) for k in range(t)]
-
-
-def parent_data(p: int, op: str, run: Run):
-    """The full corrupted training set a subset run draws from: (train, given labels, changed),
-    each (p*p,), with ``given`` the labels as given (corrupted ones included)."""
-    train, given, corrupted = split_and_corrupt(p, op, run.alpha, run.xi, run.data_seed)
-    truth, _ = task_table(p, op)
-    return train, given, corrupted & (given != truth)
-
-
 @torch.no_grad()
 def label_logprob(out: torch.Tensor, labels: torch.Tensor,
                   temperature: float = TEMPERATURE) -> torch.Tensor:
@@ -101,129 +77,6 @@ def label_logprob(out: torch.Tensor, labels: torch.Tensor,
                          f"dim), got {tuple(labels.shape)}")
     logp = torch.log_softmax(out.double() / temperature, dim=-1)
     return logp.gather(-1, labels.long()[..., None]).squeeze(-1)
-
-
-@dataclass
-class Ensemble:
-    """Per-example records of t models trained on random subsets of one corrupted training set.
-
-    ``member`` (t, P) bool: which pairs model k trained on; ``pred`` (t, P): its predicted
-    label of every pair; ``logp`` (t, P): log-probability (``label_logprob``) of each pair's
-    given label at ``temperature``.  ``train``, ``given``, ``truth``, ``changed`` (P,) describe
-    the full training set the subsets were drawn from; ``runs`` is one row per model (its phase
-    included).  ``logps`` (optional, {temperature: (t, P)}): the log-probabilities at other
-    temperatures too (``at_temperature``).
-    """
-
-    member: torch.Tensor
-    pred: torch.Tensor
-    logp: torch.Tensor
-    train: torch.Tensor
-    given: torch.Tensor
-    truth: torch.Tensor
-    changed: torch.Tensor
-    runs: pd.DataFrame
-    temperature: float = TEMPERATURE
-    logps: dict | None = None
-
-    @property
-    def t(self) -> int:
-        return self.member.shape[0]
-
-    @property
-    def temperatures(self) -> tuple:
-        """The temperatures this ensemble has log-probabilities for."""
-        return tuple(self.logps) if self.logps else (self.temperature,)
-
-    def at_temperature(self, temperature: float) -> "Ensemble":
-        """The same ensemble with ``logp`` at another stored temperature (sigma^2)."""
-        if temperature == self.temperature:
-            return self
-        if not self.logps or temperature not in self.logps:
-            raise ValueError(f"temperature must be one of the stored {self.temperatures}, "
-                             f"got {temperature!r}")
-        return Ensemble(self.member, self.pred, self.logps[temperature], self.train, self.given,
-                        self.truth, self.changed, self.runs, temperature, self.logps)
-
-    @property
-    def correct(self) -> torch.Tensor:
-        """(t, P) bool: model k predicts pair i's given label."""
-        return self.pred == self.given
-
-    def select(self, models) -> "Ensemble":
-        """The ensemble of a subset of its models (indices or a bool mask)."""
-        models = torch.as_tensor(models)
-        rows = models.nonzero().squeeze(1) if models.dtype == torch.bool else models
-        return Ensemble(self.member[rows], self.pred[rows], self.logp[rows], self.train,
-                        self.given, self.truth, self.changed,
-                        self.runs.iloc[rows.numpy()].reset_index(drop=True), self.temperature,
-                        {k: v[rows] for k, v in self.logps.items()} if self.logps else None)
-
-
-def _check_one_parent(runs):
-    keys = {(r.alpha, r.xi, r.data_seed) for r in runs}
-    if len(keys) != 1:
-        raise ValueError("runs must share alpha, xi and data_seed (one corrupted training set); "
-                         f"got {len(keys)} different ones")
-
-
-@torch.no_grad()
-def ensemble_from_result(result, rows=None, temperature: float = TEMPERATURE) -> Ensemble:
-    """An ``Ensemble`` from a ``SweepResult`` of subset runs (all of them, or ``rows``)."""
-    df = result.runs if rows is None else result.runs.iloc[list(rows)]
-    idx = [int(i) for i in df.run]
-    runs = [Run(**{k: (v.item() if isinstance(v, np.generic) else v)
-                   for k, v in row.items() if k in Run.__dataclass_fields__})
-            for row in df.to_dict("records")]
-    _check_one_parent(runs)
-    cfg = result.config
-    train, given, changed = parent_data(cfg.p, cfg.op, runs[0])
-    model = result.model.select(idx).eval()
-    out = model()
-    return Ensemble(member=result.data.train[idx].clone(), pred=out.argmax(-1).cpu(),
-                    logp=label_logprob(out, given.expand(len(idx), -1), temperature).cpu(),
-                    train=train, given=given, truth=result.data.truth, changed=changed,
-                    runs=df.reset_index(drop=True), temperature=temperature)
-
-
-def ensemble_from_sweep(data, rows, temperature: float = TEMPERATURE) -> Ensemble:
-    """An ``Ensemble`` from a stored sweep (``grokbook.sweeps.SweepData`` with per-example
-    records) for the runs ``rows`` (indices into ``data.runs``), its ``logp`` at ``temperature``
-    (one of the stored ``TEMPERATURES``; the others in ``logps``)."""
-    if data.per_example is None:
-        raise ValueError("this sweep stored no per-example records (Sweep.per_example=False)")
-    rows = list(rows)
-    df = data.runs.iloc[rows].reset_index(drop=True)
-    runs = [Run(**{k: (v.item() if isinstance(v, np.generic) else v)
-                   for k, v in row.items() if k in Run.__dataclass_fields__})
-            for row in df.to_dict("records")]
-    _check_one_parent(runs)
-    p = int(data.provenance["definition"]["parts"][0]["config"]["p"])
-    op = data.provenance["definition"]["parts"][0]["config"]["op"]
-    train, given, changed = parent_data(p, op, runs[0])
-    truth, _ = task_table(p, op)
-    rec = data.per_example
-    temps = tuple(data.provenance["definition"]["per_example"]["temperatures"])
-    if rec["logp"].shape[-1] != len(temps):
-        raise ValueError(f"stored log-probabilities have {rec['logp'].shape[-1]} temperatures, "
-                         f"the definition lists {len(temps)}")
-    logps = {float(T): torch.as_tensor(rec["logp"][rows, :, i].astype(np.float64))
-             for i, T in enumerate(temps)}
-    e = Ensemble(member=torch.as_tensor(rec["member"][rows]),
-                 pred=torch.as_tensor(rec["pred"][rows].astype(np.int64)),
-                 logp=logps[temps[0]], train=train, given=given, truth=truth, changed=changed,
-                 runs=df, temperature=temps[0], logps=logps)
-    return e.at_temperature(temperature)
-
-
-def heldout_loglik(ensemble: Ensemble) -> pd.Series:
-    """Per stored temperature, the mean log-probability of the given label over the pairs each
-    model did not train on (its left-out training pairs and the test pairs), averaged over the
-    models: the held-out likelihood by which chapter 8 chooses sigma^2."""
-    held = ~ensemble.member
-    out = {T: float(((ensemble.at_temperature(T).logp * held).sum(1) / held.sum(1)).mean())
-           for T in ensemble.temperatures}
-    return pd.Series(out, name="held-out log-likelihood").rename_axis("temperature")
 
 
 # ----------------------------------------------------------------------------- leave-some-out scores
@@ -268,18 +121,6 @@ def surprisal_scores(member, logp) -> pd.DataFrame:
     return pd.DataFrame({"in": (-a).numpy(), "out": (-b).numpy()})
 
 
-def influence(member, correct, examples, targets) -> np.ndarray:
-    """Feldman & Zhang's influence of training example i on example j (e.g. a test pair):
-    mean correct_j over the models that saw i minus over those that did not; (len(examples),
-    len(targets))."""
-    member = _as_bool_matrix("member", member)
-    correct = _as_matrix("correct", correct, member.shape)
-    m = member[:, list(examples)].to(torch.float64)  # (t, E)
-    c = correct[:, list(targets)]  # (t, T)
-    n_in, n_out = m.sum(0)[:, None], (1 - m).sum(0)[:, None]
-    return ((m.T @ c) / n_in - ((1 - m).T @ c) / n_out).numpy()
-
-
 # ----------------------------------------------------------------------------- scores of one model
 class FitRecorder:
     """An ``on_log`` hook for ``grokbook.train``: when each example is first predicted with its
@@ -316,8 +157,6 @@ def pruning_drop(model, data, run: int = 0, *, fractions=np.linspace(0, 0.5, 11)
         drop_i = correct_i(nothing pruned) - mean_f correct_i(fraction f pruned),
 
     averaged over ``fractions``.  1: fitted, and lost as soon as any neurons go; 0: unaffected."""
-    from ..engine.fourier import model_ipr
-    from .prune import prune_masks
     if not is_integer(run) or not 0 <= run < model.K:
         raise ValueError(f"run must lie in [0, {model.K}), got {run!r}")
     fractions = list(np.atleast_1d(np.asarray(fractions, dtype=float)))
@@ -509,9 +348,6 @@ def on_table(p: int, index, values) -> np.ndarray:
     return out
 
 
-LOW_IPR = 0.3  # below it a neuron counts as memorizing (the book's low-IPR population)
-
-
 def run_scores(ensemble, result, run: int, given, *, first_fit, ridge, kernel, index,
                never: float) -> dict:
     """Every memorization score of chapter 8 for one full-data network, each a (p*p,) array:
@@ -520,8 +356,8 @@ def run_scores(ensemble, result, run: int, given, *, first_fit, ridge, kernel, i
     ``never``), the accuracy lost when its low-IPR neurons are pruned) and the leverage scores
     of the linear (``ridge``) and kernel (``kernel``) models fitted on the pairs ``index``.
 
-    ``ensemble``: the subset models standing for network ``run`` of ``result`` (an Ensemble);
-    ``given``: the training labels as given, over the table."""
+    ``ensemble``: the subset models standing for network ``run`` of ``result`` (an
+    ``ensembles.Ensemble``); ``given``: the training labels as given, over the table."""
     p = result.config.p
     ipr = result.ipr()[run]
     low = float((ipr < LOW_IPR).float().mean())  # the low-IPR (memorizing) share of this network
@@ -577,8 +413,6 @@ def second_split_forgetting(model, data, second, *, lr, wd, steps: int,
     label is forgotten for good: one after the last step at which the network predicts it (0 if
     it never does, ``steps + 1`` if it still does at the end).  A pair forgotten early was held by
     something the second split does not keep up; the score of a pair is minus this step."""
-    from ..engine.train import BatchedAdamW, example_loss
-
     check_int("steps", steps, 1)
     if model.batchnorm:
         raise ValueError("model must be a BatchedMLP without BatchNorm (second-split forgetting "
@@ -589,12 +423,14 @@ def second_split_forgetting(model, data, second, *, lr, wd, steps: int,
         raise ValueError(f"second must be (K, P) = {tuple(data.train.shape)}, got {tuple(second.shape)}")
     if (second & ~data.train).any():
         raise ValueError("second must hold training pairs only (a part of data.train)")
+
     def per_run(name, values, ok, allowed):
         v = np.array(values, dtype=float).reshape(-1)
         if len(v) == 1:
             v = np.repeat(v, K)
         if len(v) != K or not ok(v).all():
-            raise ValueError(f"{name} must be one number or {K} (one per run), each {allowed}; got {values!r}")
+            raise ValueError(f"{name} must be one number or {K} (one per run), each {allowed}; "
+                             f"got {values!r}")
         return torch.tensor(v, dtype=model.U.dtype)
 
     lr = per_run("lr", lr, lambda v: np.isfinite(v) & (v > 0), "positive and finite")
@@ -616,15 +452,3 @@ def second_split_forgetting(model, data, second, *, lr, wd, steps: int,
         opt.step()
     return last_known + 1
 
-
-def ensemble_phases(ensemble: Ensemble) -> pd.Series:
-    """How many of the ensemble's models ended in each phase."""
-    return ensemble.runs.phase.value_counts()
-
-
-__all__ = ["TEMPERATURE", "TEMPERATURES", "heldout_loglik", "LOW_IPR", "on_table", "run_scores", "Ensemble", "FitRecorder", "binomial_reliability", "density_ratio_scores",
-           "ensemble_from_result", "ensemble_from_sweep", "ensemble_phases",
-           "ensemble_runs",
-           "feldman_scores", "influence", "kernel_ridge_loo", "label_logprob", "one_hot_pairs",
-           "pair_kernel", "parent_data", "pruning_drop", "ridge_loo", "roc_auc", "score_table", "second_split", "second_split_forgetting",
-           "spearman_brown", "split_half", "surprisal_scores"]

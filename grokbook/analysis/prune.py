@@ -17,6 +17,7 @@ from ..engine.models import ACTIVATIONS, BatchedMLP
 from ..engine.train import evaluate
 
 ORDERS = ("low", "high", "random")
+LOW_IPR = 0.3  # a neuron with IPR below it counts as memorizing (the book's low-IPR population)
 
 
 def prune_order(ipr: torch.Tensor, order: str, seed: int = 0) -> torch.Tensor:

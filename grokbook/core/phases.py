@@ -56,13 +56,6 @@ def phases(train_acc, test_acc, xi, diverged=False) -> np.ndarray:
                     dtype=object)
 
 
-def phase_code(name: str) -> int:
-    """Index of a phase in OUTCOMES (the five phases, then Diverged; for colour maps)."""
-    if name not in OUTCOMES:
-        raise ValueError(f"phase must be one of {OUTCOMES}, got {name!r}")
-    return OUTCOMES.index(name)
-
-
 # ----------------------------------------------------------------------------- tables of runs
 def phase_grid(runs, value_col: str = "phase"):
     """(alphas, xis, table) of one panel: ``table[i, j]`` is ``value_col`` at alpha_i, xi_j

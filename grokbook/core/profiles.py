@@ -2,59 +2,7 @@
 ``book`` for the rendered book (its sweeps made on a 2-core CPU and committed), ``full`` for the
 paper's sizes.  Every ``Config`` of the package is built by ``config`` here.
 
-The quick sizes were chosen by measurement, not by shrinking everything:
-p = 53, N = 300, alpha = 0.7, xi = 0.25, 1500 full-batch steps still shows all
-four outcomes of the paper's default experiment (Coexistence at wd 0, Partial
-Inversion at wd 5.5, Full Inversion at wd 15, Forgetting at wd 20).  Partial
-Inversion is a band of train accuracy in [0.80, 0.90).  Measured over seeds 0-4
-(2026-12-04, 45 runs in one batch, 121 s): wd 5 ends at train 0.910-0.913
-(Coexistence, all five), wd 5.5 at 0.870-0.882 (Partial, all five), wd 6 at
-0.827-0.836 (Partial, all five), wd 6.5 at 0.793-0.805 (Full in four seeds,
-Partial in one), wd 7 at 0.770-0.782, wd 15 at 0.753-0.757 (Full, all five;
-test >= 0.997), wd 20 forgets (test <= 0.026, all five).  So 5.5 sits 0.018 or
-more inside the band in every seed (the band spans wd ~5.1 to ~6.4).  Smaller p
-(31, 41) at these alpha, xi mostly memorizes without generalizing.
-
-The chapters' headline claims are asserted over seeds 0, 1, 2 (each draws the split, the
-corruption and the initialization); the ensemble carries the same three seeds in every profile,
-the weight-decay diagrams in the quick and book profiles.  The quick phase diagrams are 3 x 3 cells (alpha 0.4 / 0.65 / 0.9 x xi 0.1 / 0.3 / 0.5) where the
-quick network shows Coexistence, Memorization and the inversions; the full ones the paper's
-17 x 17.  The memorization ensemble (chapter 8): ``ensemble_t`` models per weight decay, each on
-a random fraction ``ensemble_subset`` of one corrupted training set, trained for
-``ensemble_steps``.  The quick ensemble was measured on a 2-core CPU: every phase of the quick
-profile is reached by step ~300, so 400 steps and 12 models per weight decay keep the chapter
-within its CI budget; at 400 steps the profile's 5.5 ends at train 0.896, a hair under the 0.9
-boundary, so the quick ensemble uses 6, the middle of the Partial band (train 0.849; 6.5 gives
-0.812, 7 is Full Inversion).
-
-The ``book`` profile is the reader's scale, made on a 2-core CPU by one command
-(``python -m grokbook sweep --all --profile book``) and committed under results/: the quick
-network with 9 x 9 phase diagrams (alpha 0.1 ... 0.9, xi 0 ... 0.8), every cell of the
-weight-decay diagram with three seeds (the diagram shows the majority phase and marks the cells
-where the seeds disagree), dropout 0 / 0.3 / 0.6 / 0.9, and BatchNorm at batch 8 / 32 / 64 / 256
-beside the same minibatches without it.  Its memorization ensemble was chosen by measurement so
-that the subset models are in the phase of the full-data network they stand for (1500 steps,
-p = 53, N = 300; train accuracy, Partial Inversion being [1.05 - xi, 0.9)):
-
-- at the profile's alpha 0.7, xi 0.25 no weight decay works: at wd 0 the full network coexists
-  (test 0.93) while 70%, 80% and 90% subsets memorize (test 0.04, 0.54, 0.89), and the Partial
-  band of the 90% subsets (wd 4.1 - 5.2 at alpha 0.9) barely meets the full network's (3.4 - 4.4);
-- at alpha 0.9, xi 0.35 (the paper's xi: a Partial band twice as wide) with 90% subsets: wd 2
-  Coexistence for the full network (train 0.995, test 0.996) and for 6 of 6 subsets (test
-  >= 0.979); wd 6.5 Partial Inversion for the full network (train 0.742) and 6 of 6 subsets
-  (0.83 - 0.87); wd 15 Full Inversion for all (0.651 - 0.663).  At wd 0 one subset in three
-  memorizes (test 0.897), so the Coexistence column is at wd 2.  With 90% subsets a pair is left
-  out by a tenth of the models, so the ensemble has 48 (about 5 leave any pair out).
-- the same setting over seeds 0, 1, 2 (2026-12-04, 6 subsets and the full network per seed and
-  weight decay, 191 s): 18 of 18 subsets in the full network's phase at each weight decay; the
-  full networks' train accuracy at wd 6.5 is 0.730 - 0.742, 0.03 or more above the 0.70 boundary.
-  The quick ensemble over the same seeds: wd 0 subsets memorize (test <= 0.028), wd 6 subsets
-  coexist, wd 15 subsets fully invert (5 or 6 of 6 per seed; the rest partially), while the full
-  networks coexist, partially and fully invert, in every seed.
-
-A chapter and the command line pick the profile from the environment variable GROKBOOK_PROFILE
-(``quick``, ``book`` or ``full``; default ``full``).  In the full profile, a sweep whose
-full-scale result is missing is read from the book profile's results, with a note saying so.
+How each size was chosen, with its measurements: docs/profiles.md.
 """
 from __future__ import annotations
 
@@ -184,9 +132,7 @@ def setup(name: str | None = None, device: str = "auto", quiet: bool = False) ->
 
     A chapter runs in the book profile (the rendered book: the 2-core CPU's sizes) or the full one
     (the paper's).  The quick profile sizes the unit tests and the command line's demo; a chapter
-    asked for it runs in the book profile, which trains the same network (measured: the nine
-    chapters take about 430 s in the book profile against 345 s in the quick one on a 2-core
-    CPU, so CI executes them in the book profile only), and says so.
+    asked for it runs in the book profile, which trains the same network, and says so.
     """
     import torch
 
@@ -216,19 +162,7 @@ class TransformerSizes:
     """The transformer chapter's sizes (the paper's Fig. 7 setting: alpha 0.8, xi 0.2, MSE,
     full-batch AdamW).  ``weight_decays``: none, one that inverts part of the corrupted labels,
     one that inverts them all; ``seeds``: the runs of each (split, corruption, initialisation).
-
-    The quick (and book) sizes were chosen by measurement on a 2-core CPU (2026-12-04; the
-    one-block fast path, 9 runs in one batch, 3000 steps: about 150 s).  At p 53 with d 64 every
-    run without weight decay memorizes, whatever the lr (1e-3 ... 1e-2: test accuracy at most
-    0.05 after 3000 steps; d 128 reaches only 0.25 - 0.37 at lr 1e-3 / 3e-3).  With weight decay
-    the outcome depends on lr x wd and on the seed: at lr 5e-3, wd 3 gives Full Inversion in
-    seeds 0, 1, 2 (test 0.934, 0.984, 0.989; corrupted pairs answered with their true label
-    0.944 - 0.977), wd 2 generalizes while part of the corrupted labels stay memorized (test
-    0.877 - 0.950, corrupted fitted 0.26 - 0.37); lr 3e-3 at wd 3 reached Full Inversion in one
-    seed of three, lr 1e-2 at wd 1.5 - 2.5 was erratic across seeds (Forgetting in some).  At
-    lr 5e-3, wd 1 (not in the chapter's batch; in its phase diagram, seed 0) seed 0 ends in
-    Coexistence (test 0.938, 0.77 of the corrupted labels still fitted) while seeds 1 and 2 are
-    still memorizing at step 3000 (test 0.479 and 0.655, rising).
+    The measurements behind them: docs/profiles.md.
     """
 
     p: int
@@ -244,8 +178,8 @@ class TransformerSizes:
     logs: int = 60  # logged points per run
 
     def config(self, **overrides):
-        """The ``grokbook.transformer.TransformerConfig`` of these sizes (overrides win)."""
-        from ..engine.transformer import TransformerConfig
+        """The ``TransformerConfig`` of these sizes (overrides win)."""
+        from .settings import TransformerConfig
         kw = dict(p=self.p, d=self.d, heads=self.heads, wide=self.wide, steps=self.steps,
                   log_every=max(1, self.steps // self.logs))
         kw.update(overrides)

@@ -245,3 +245,37 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
 __all__ = ["Config", "Run", "RUN_FIELDS", "grid", "resolve_device", "OPS", "MIN_P", "LOSSES",
            "ACTIVATION_NAMES", "is_integer", "is_number", "as_number", "check_int", "check_positive",
            "check_seed", "check_fraction", "check_task", "check_activation", "is_prime"]
+
+
+@dataclass(frozen=True)
+class TransformerConfig:
+    """The task and the transformer shared by the runs of a transformer sweep.
+
+    Defaults are the paper's (Fig. 7): p 97, d 128, 4 heads, one block, MLP 4 d wide, muP (s 1),
+    MSE on one-hot targets, full-batch AdamW with betas (0.9, 0.98), 3000 steps.
+    """
+
+    p: int = 97
+    op: str = "add"
+    d: int = 128
+    heads: int = 4
+    depth: int = 1
+    wide: int = 4
+    s: float = 1.0
+    steps: int = 3000
+    betas: tuple = (0.9, 0.98)
+    eps: float = 1e-8
+    log_every: int = 50
+
+    def __post_init__(self):
+        check_task(self.p, self.op)
+        for name in ("d", "heads", "depth", "wide", "steps", "log_every"):
+            check_int(name, getattr(self, name))
+        if self.d % self.heads:
+            raise ValueError(f"d must be a multiple of heads ({self.heads}), got {self.d}")
+        if isinstance(self.s, bool) or not (isinstance(self.s, (int, float)) and 0 <= self.s <= 1):
+            raise ValueError(f"s must lie in [0, 1] (0: standard, 1: muP), got {self.s!r}")
+        if (not isinstance(self.betas, tuple) or len(self.betas) != 2
+                or not all(isinstance(b, (int, float)) and 0 <= b < 1 for b in self.betas)):
+            raise ValueError(f"betas must be a pair of numbers in [0, 1), got {self.betas!r}")
+        check_positive("eps", self.eps)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..core.settings import OPS, check_fraction, check_seed, check_task  # noqa: F401  (OPS: re-exported)
+from ..core.settings import check_fraction, check_seed, check_task
 
 
 def task_table(p: int, op: str = "add") -> tuple[torch.Tensor, torch.Tensor]:

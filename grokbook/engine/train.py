@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 
 from . import cpu
-from .cpu import MinibatchSampler, flush_denormals_on  # noqa: F401  (also train.flush_denormals_on)
+from .cpu import MinibatchSampler, flush_denormals_on
 from .data import Splits, make_splits
 from .fourier import model_ipr
 from .models import BatchedMLP
@@ -330,8 +330,8 @@ def train(runs, config: Config = Config(), *, device="auto", dtype=torch.float32
     if bar is not None:
         bar.close()
 
-    history = _history_frame(histories, n_logs)
-    runs_df = _runs_frame(runs, data, history, config)
+    history = history_frame(histories, n_logs)
+    runs_df = runs_frame(runs, data, history, config)
     model = _concat_models(models) if keep_model else None
     return SweepResult(config, runs_df, history, model, data, seconds, str(device))
 
@@ -434,7 +434,7 @@ def _log(model, data, config):
     return torch.stack([metrics[m] for m in METRICS]).double().cpu()  # (metrics, K)
 
 
-def _history_frame(histories, n_logs) -> pd.DataFrame:
+def history_frame(histories, n_logs) -> pd.DataFrame:
     frames, offset = [], 0
     for logs in histories:
         steps = np.array([s for s, _ in logs])
@@ -449,7 +449,7 @@ def _history_frame(histories, n_logs) -> pd.DataFrame:
     return pd.concat(frames).sort_values(["run", "step"], kind="stable").reset_index(drop=True)
 
 
-def _runs_frame(runs, data: Splits, history: pd.DataFrame, config: Config) -> pd.DataFrame:
+def runs_frame(runs, data: Splits, history: pd.DataFrame, config: Config) -> pd.DataFrame:
     df = pd.DataFrame([asdict(r) for r in runs])
     df.insert(0, "run", np.arange(len(runs)))
     df["n_train"] = data.train.sum(1).numpy()

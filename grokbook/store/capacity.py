@@ -22,12 +22,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..core.profiles import CAPACITY_SEEDS as SEEDS  # noqa: F401  (the seeds of every width)
+from ..analysis.history import first_step_at_least
+from ..analysis.prune import LOW_IPR
 from ..core.profiles import CAPACITY_WIDTHS as WIDTHS
 from ..core.profiles import profile_name
 from .sweeps import get_sweep
 
-LOW, HIGH = 0.3, 0.6  # IPR below LOW: a memorizing neuron; above HIGH: a Fourier one (chapter 4)
+HIGH = 0.6  # IPR above HIGH: a Fourier neuron; below LOW_IPR: a memorizing one (chapter 4)
 FIT = 0.9  # the changed labels count as fitted once this fraction of them is
 RISE = 1.05  # the test loss "rises" once it is this factor above its lowest value so far
 
@@ -37,13 +38,6 @@ def sweep_name(width: int) -> str:
     if width not in WIDTHS:
         raise ValueError(f"width must be one of {WIDTHS}, got {width!r}")
     return f"capacity_N{width}"
-
-
-def first_step_at_least(steps, values, level):
-    """The first step whose value is >= ``level``; NaN if none (NaN values never count)."""
-    values = np.asarray(values, dtype=float)
-    hit = np.flatnonzero(values >= level)
-    return float(np.asarray(steps)[hit[0]]) if len(hit) else float("nan")
 
 
 def rise_step(steps, test_loss, factor: float = RISE):
@@ -74,7 +68,7 @@ def run_measures(history: pd.DataFrame) -> pd.DataFrame:
 
 def capacity_table(profile: str | None = None, *, widths=WIDTHS, loader=None) -> pd.DataFrame:
     """One row per run of the width sweeps: width, wd, seed, test and train accuracy, the fraction
-    of changed labels fitted (``corrupt_acc``), ``n_low`` / ``n_high`` neurons (IPR below ``LOW``
+    of changed labels fitted (``corrupt_acc``), ``n_low`` / ``n_high`` neurons (IPR below ``LOW_IPR``
     / above ``HIGH``), ``fit_step``, ``grok_step`` and ``rise_step``.
 
     ``loader(name, profile)`` returns a stored sweep (default ``grokbook.get_sweep`` without
@@ -91,16 +85,9 @@ def capacity_table(profile: str | None = None, *, widths=WIDTHS, loader=None) ->
             "width": width, "wd": runs.wd.astype(float), "seed": runs.data_seed.astype(int),
             "train_acc": runs.train_acc, "test_acc": runs.test_acc, "corrupt_acc": runs.corrupt_acc,
             "corrupt_true_acc": runs.corrupt_true_acc, "n_changed": runs.n_changed,
-            "n_low": (ipr[runs.index] < LOW).sum(1), "n_high": (ipr[runs.index] > HIGH).sum(1),
+            "n_low": (ipr[runs.index] < LOW_IPR).sum(1), "n_high": (ipr[runs.index] > HIGH).sum(1),
             "phase": runs.phase}, index=runs.index)
         table = table.join(run_measures(data.history))
         frames.append(table.reset_index())
     return pd.concat(frames, ignore_index=True)
 
-
-def by_width(table: pd.DataFrame, column: str, wd: float) -> pd.DataFrame:
-    """``column`` at weight decay ``wd``: one row per width, the seeds' min, mean and max."""
-    rows = table[np.isclose(table.wd, wd)]
-    if rows.empty:
-        raise ValueError(f"wd must be one of {sorted(float(v) for v in table.wd.unique())}, got {wd!r}")
-    return rows.groupby("width")[column].agg(["min", "mean", "max"])

@@ -4,14 +4,14 @@
 chunk is one file in the sweep's ``.partial`` folder, so an interrupted sweep resumes.  An
 executor decides where the chunks train:
 
-- ``InProcess()``: one after another, in this process (small and minibatch sweeps);
+- ``InProcess()``: one after another, in this process (the default);
 - ``LocalPool(workers)``: spawned processes on this machine (``--workers N``);
 - ``Dask(address)``: the workers of a running Dask cluster (``--dask tcp://host:8786``);
 - ``Slurm(folder, **parameters)``: one SLURM job per chunk through submitit (``--slurm FOLDER``).
 
 An executor knows nothing of sweeps: ``run_sweep`` hands it a ``Work``.  Away from this process,
-``work.train`` (``sweeps.train_chunk``) trains a chunk and returns the bytes of its file; back
-here ``work.store`` (``sweeps.store_chunk``) checks them (the sweep's key, the chunk's runs, the
+``work.train`` (``files.train_chunk``) trains a chunk and returns the bytes of its file; back
+here ``work.store`` (``files.store_chunk``) checks them (the sweep's key, the chunk's runs, the
 engine's digest) and writes them into the ``.partial`` folder as each one arrives.  So Dask's
 workers need no shared file system, and a chunk trained by other grokbook code is refused,
 never merged.
@@ -343,16 +343,15 @@ class Slurm(Executor):
         return f"{self.cluster} jobs (submitit, {self.folder})"
 
 
-def executor_for(executor=None, workers=None, default_workers: int = 1) -> Executor:
+def executor_for(executor=None, workers=None) -> Executor:
     """The executor that ``run_sweep(executor=..., workers=...)`` asks for.
 
     ``executor``: an Executor, a Dask scheduler address ("tcp://host:8786") or a
-    ``distributed.Client``; else ``workers`` local processes (default ``default_workers``; 1:
-    in this process)."""
+    ``distributed.Client``; else ``workers`` local processes (default 1: in this process)."""
     if executor is not None and workers is not None:
         raise ValueError("give workers (local processes) or executor (a cluster), not both")
     if executor is None:
-        workers = _check_workers(default_workers if workers is None else workers)
+        workers = _check_workers(1 if workers is None else workers)
         return InProcess() if workers == 1 else LocalPool(workers)
     if isinstance(executor, Executor):
         return executor

@@ -3,7 +3,6 @@ results/ with its provenance by ``python -m grokbook transformer-diagram`` and r
 ``load_diagram``: never retrained behind the reader; made by other code, used with a warning."""
 from __future__ import annotations
 
-import ast
 import hashlib
 import json
 import platform
@@ -15,11 +14,10 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from ..engine import transformer
 from . import digest
 from ..core.profiles import profile_name, transformer_sizes
 from ..core.settings import grid
-from .sweeps import _command, _git_commit, cpu_model
+from .provenance import command_line, cpu_model, git_commit
 from ..engine.transformer import train_transformers
 from ..version import __version__
 
@@ -74,7 +72,7 @@ def make_diagram(name: str | None = None, *, root=None, progress: bool = True):
     result = train_transformers(diagram_runs(sizes), sizes.config(), device="cpu", progress=progress)
     path = diagram_path(name, root)
     path.parent.mkdir(parents=True, exist_ok=True)
-    record = {"provenance": {"command": _command(), "version": __version__, "git_commit": _git_commit(),
+    record = {"provenance": {"command": command_line(), "version": __version__, "git_commit": git_commit(),
                              "code": code_digest(), "cpu": cpu_model(), "threads": torch.get_num_threads(),
                              "torch": torch.__version__, "python": platform.python_version(),
                              "seconds": round(result.seconds, 1),

@@ -152,7 +152,7 @@ def _record(row: dict) -> None:
         return
     import torch
 
-    from ..store.sweeps import cpu_model
+    from ..store.provenance import cpu_model
     row.update(chapter=os.environ.get("GROKBOOK_CHAPTER", ""), profile=os.environ.get("GROKBOOK_PROFILE", ""),
                threads=torch.get_num_threads(), cpu=cpu_model(), machine=platform.machine())
     with open(path, "a") as f:

@@ -21,8 +21,8 @@ states the exercise and ends with one ``:::{dropdown} Hint`` block; the stub; th
 ``hide-cell``.  An open exercise, "(Open.)" in its title, has neither check nor solution.  The
 instructors' page lists every exercise in tables made from the chapters:
 
-    python -m grokbook.coursework --exercise-table            # print them
-    python -m grokbook.coursework --exercise-table --update   # write them into book/instructors.md
+    python -m grokbook.teaching.coursework --exercise-table            # print them
+    python -m grokbook.teaching.coursework --exercise-table --update   # write them into book/instructors.md
 """
 from __future__ import annotations
 
@@ -36,7 +36,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from . import book, checks
+
 SOLUTION_TAG = "hide-cell"
 NOTE = ("> **Coursework version.** The solutions of this chapter's exercises are removed; their "
         "statements and hints are kept. Write each function where it raises `NotImplementedError`; the "
@@ -246,30 +247,24 @@ def student_notebook(nb: dict, badge: str | None = None) -> dict:
 
 def write_assignments(out_dir, chapters=None) -> list[Path]:
     """Write the student notebook of every chapter (default: the _toc.yml's) into ``out_dir``."""
-    sys.path.insert(0, str(ROOT / "scripts"))
-    import sync_chapters  # the repository URL and branch live in _config.yml
-
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    url, branch = sync_chapters.repository()
-    slug = url.removeprefix("https://github.com/")
     written = []
-    for path in (sync_chapters.chapters() if chapters is None else [Path(p) for p in chapters]):
+    for path in (book.chapters() if chapters is None else [Path(p) for p in chapters]):
         target = out_dir / path.name
         try:
-            rel = target.resolve().relative_to(ROOT).as_posix()
+            rel = target.resolve().relative_to(book.ROOT).as_posix()
         except ValueError:  # outside the repository: a path for wherever the instructor publishes it
             rel = f"assignments/{path.name}"
-        badge = sync_chapters.BADGE.format(slug=slug, branch=branch, path=rel)
-        nb = student_notebook(json.loads(Path(path).read_text()), badge)
+        nb = student_notebook(json.loads(Path(path).read_text()), book.colab_badge(rel))
         target.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
         written.append(target)
     return written
 
 
 # ----------------------------------------------------------------------------- the instructors' table
-INSTRUCTORS = ROOT / "book" / "instructors.md"
-TABLE_COMMAND = "python -m grokbook.coursework --exercise-table --update"
+INSTRUCTORS = book.ROOT / "book" / "instructors.md"
+TABLE_COMMAND = "python -m grokbook.teaching.coursework --exercise-table --update"
 TABLE_BEGIN = f"% Generated from the chapters by `{TABLE_COMMAND}`; do not edit by hand."
 TABLE_END = "% End of the generated exercise tables."
 
@@ -279,11 +274,10 @@ def check_kind(name: str) -> str:
     else 'function'."""
     import inspect
 
-    from . import checks
-    fn = getattr(checks, name, None)
+    fn = checks.every_check().get(name)
     if fn is None:
         raise ValueError(f"an exercise calls gb.checks.{name}, which grokbook.checks does not define")
-    return "experiment" if "_report_experiment(" in inspect.getsource(fn) else "function"
+    return "experiment" if "report_experiment(" in inspect.getsource(fn) else "function"
 
 
 def minutes_text(m: int) -> str:
@@ -308,10 +302,7 @@ def exercise_table(chapters=None) -> str:
     _toc.yml's chapters), then each chapter's exercises in a table of its own, with their kind: a
     function or an experiment, both checked and solved in the book, or open (neither).  Raises
     ValueError where a chapter's exercises break the format (exercise_list)."""
-    sys.path.insert(0, str(ROOT / "scripts"))
-    import sync_chapters
-
-    paths = sync_chapters.chapters() if chapters is None else [Path(p) for p in chapters]
+    paths = book.chapters() if chapters is None else [Path(p) for p in chapters]
     totals = ["| chapter | exercises | graded | open | time | graded ones only |", "|---|---|---|---|---|---|"]
     tables = []
     n_all = graded_all = minutes_all = graded_minutes_all = 0
@@ -362,13 +353,13 @@ def update_table(page: Path = INSTRUCTORS, table: str | None = None) -> bool:
 def main(argv=None) -> int:
     import argparse
 
-    ap = argparse.ArgumentParser(prog="python -m grokbook.coursework",
+    ap = argparse.ArgumentParser(prog="python -m grokbook.teaching.coursework",
                                  description="The book's exercises, as the instructors' page lists them.")
     ap.add_argument("--exercise-table", action="store_true",
                     help="print the markdown tables of every exercise of the _toc.yml's chapters")
     ap.add_argument("--update", action="store_true",
-                    help=f"with --exercise-table: write them into {INSTRUCTORS.relative_to(ROOT)} instead, "
-                         "between its markers")
+                    help=f"with --exercise-table: write them into {INSTRUCTORS.relative_to(book.ROOT)} "
+                         "instead, between its markers")
     args = ap.parse_args(argv)
     if not args.exercise_table:
         ap.error("nothing to do: --exercise-table [--update]")
@@ -379,14 +370,15 @@ def main(argv=None) -> int:
         return 1
     if args.update:
         changed = update_table(INSTRUCTORS, table)
-        print(f"{INSTRUCTORS.relative_to(ROOT)}: " + ("tables updated" if changed else "tables already up to date"))
+        print(f"{INSTRUCTORS.relative_to(book.ROOT)}: "
+              + ("tables updated" if changed else "tables already up to date"))
     else:
         print(table, end="")
     return 0
 
 
 # ----------------------------------------------------------------------------- grading
-def _run_one(notebook: Path, out: Path, cell_timeout: int) -> None:
+def run_notebook(notebook: Path, out: Path, cell_timeout: int) -> None:
     """Execute ``notebook`` in a fresh kernel in its folder (errors do not stop later cells) and
     write the executed notebook to ``out``.  Runs in a worker process (``grade``)."""
     import nbformat
@@ -461,8 +453,9 @@ def grade(submissions, out_dir, *, reference=None, time_limit: int = 600, cell_t
             shutil.copytree(path.parent, work, ignore=shutil.ignore_patterns("*.ipynb"))
             shutil.copy(path, work / path.name)
             executed = Path(tmp) / "executed.ipynb"
-            cmd = [sys.executable, "-c", "import sys; from pathlib import Path; from grokbook.coursework "
-                   "import _run_one; _run_one(Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3]))",
+            cmd = [sys.executable, "-c", "import sys; from pathlib import Path; "
+                   "from grokbook.teaching.coursework import run_notebook; "
+                   "run_notebook(Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3]))",
                    str(work / path.name), str(executed), str(cell_timeout)]
             status, message = None, ""
             try:

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import plots
+from .plots.phases import sweep_cell
+from .plots.pruning import pruning_view
 
 
 def _ipywidgets():
@@ -55,7 +56,7 @@ class PhaseExplorer:
         self.summary.value = f"<b>{self.panel.value}</b> — {self.data.summary(row)}"
         self.output.clear_output(wait=True)
         with self.output:
-            plots.sweep_cell(self.data, self.panel.value, self.alpha.value, self.xi.value)
+            sweep_cell(self.data, self.panel.value, self.alpha.value, self.xi.value)
             plt.show()
         return row
 
@@ -105,7 +106,7 @@ class PruningExplorer:
                               f"{row.corrupt_acc:.1%}, clean train {row.clean_acc:.1%}")
         self.output.clear_output(wait=True)
         with self.output:
-            plots.pruning_view(self.ipr, self.curves, self.order.value, self.fraction.value,
+            pruning_view(self.ipr, self.curves, self.order.value, self.fraction.value,
                                seed=self.seed)
             plt.show()
         return row

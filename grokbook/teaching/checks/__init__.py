@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import importlib
 
-CHAPTERS = ("unsplit",)
+CHAPTERS = ("ch01_task", "ch02_grokking", "ch03_fourier", "ch04_coexistence", "ch05_pruning",
+            "ch06_regularization", "ch07_two_stages", "ch08_memorization", "ch09_capacity",
+            "ch10_transformers")
 
 
 def every_check() -> dict:

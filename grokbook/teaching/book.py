@@ -1,0 +1,35 @@
+"""The book's chapters, as _toc.yml lists them, and its repository, as _config.yml names it.
+
+The repository URL and branch live in _config.yml only; the Colab badges of the chapters
+(scripts/sync_chapters.py) and of the student notebooks (coursework) are made from them here.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+BADGE = ("[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]"
+         "(https://colab.research.google.com/github/{slug}/blob/{branch}/{path})")
+
+
+def repository() -> tuple[str, str]:
+    """The repository's URL and branch (_config.yml)."""
+    text = (ROOT / "_config.yml").read_text()
+    url = re.search(r"^repository:\s*\n\s+url:\s*(\S+)", text, re.M).group(1)
+    branch = re.search(r"^repository:\s*\n(?:\s+.*\n)*?\s+branch:\s*(\S+)", text, re.M).group(1)
+    return url, branch
+
+
+def chapters() -> list[Path]:
+    """The chapter notebooks of the _toc.yml, in its order."""
+    toc = (ROOT / "_toc.yml").read_text()
+    files = re.findall(r"file:\s*(\S+)", toc)
+    return [ROOT / f"{f}.ipynb" for f in files if (ROOT / f"{f}.ipynb").exists()]
+
+
+def colab_badge(path: str) -> str:
+    """The markdown of a Colab badge that opens ``path`` (relative to the repository's root) on
+    the repository's branch."""
+    url, branch = repository()
+    return BADGE.format(slug=url.removeprefix("https://github.com/"), branch=branch, path=path)
