@@ -74,8 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="runs per saved chunk (default: 36 on a CPU or SLURM, 289 on a GPU; with "
                          "several workers 2 chunks per worker, at least 9 runs)")
     sw.add_argument("--workers", type=int, default=None,
-                    help="worker processes over the chunks (default: 2 for a full-batch sweep on a "
-                         "2-core CPU, else 1; see book/performance.md)")
+                    help="worker processes over the chunks (default: 1, this process; see "
+                         "book/performance.md)")
     sw.add_argument("--dask", metavar="ADDRESS", default=None,
                     help="train the chunks on a Dask cluster: its scheduler's address, "
                          "tcp://host:8786 (one chunk per task, one thread each)")
