@@ -53,6 +53,13 @@ def check_int(name: str, value, low: int = 1) -> int:
     return int(value)
 
 
+def check_optional_int(name: str, value, low: int = 1):
+    """None, or an integer (not a bool) >= ``low`` as a Python int; else ValueError naming ``name``."""
+    if value is not None and (not is_integer(value) or value < low):
+        raise ValueError(f"{name} must be None or an integer >= {low}, got {value!r}")
+    return None if value is None else int(value)
+
+
 def is_number(value) -> bool:
     """A Python or NumPy real number, not a bool."""
     return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))

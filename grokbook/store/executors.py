@@ -36,6 +36,8 @@ from typing import Callable, NamedTuple
 
 import torch
 
+from ..core.settings import check_int, check_optional_int
+
 DASK_SCHEMES = ("tcp://", "tls://", "ucx://", "inproc://")
 DEFAULT_TIMEOUT_MIN = 120  # a SLURM job's time limit unless timeout_min is given
 
@@ -84,25 +86,6 @@ class _Bar:
             self.bar.close()
 
 
-def _check_retries(retries):
-    if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
-        raise ValueError(f"retries must be an integer >= 0, got {retries!r}")
-    return retries
-
-
-def _check_workers(workers):
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise ValueError(f"workers must be an integer >= 1, got {workers!r}")
-    return workers
-
-
-def _check_threads(threads):
-    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int)
-                                or threads < 1):
-        raise ValueError(f"threads must be None or an integer >= 1, got {threads!r}")
-    return threads
-
-
 class Executor:
     """Trains a list of chunks; every chunk's file exists when ``run`` returns.
 
@@ -145,7 +128,8 @@ class LocalPool(Executor):
     to a new one, at most ``retries`` times."""
 
     def __init__(self, workers: int, retries: int = 2):
-        self.workers, self.retries, self.log = _check_workers(workers), _check_retries(retries), []
+        self.workers, self.retries = check_int("workers", workers), check_int("retries", retries, low=0)
+        self.log = []
         self.restarts = 0  # pools broken by a dead worker and started again
 
     def run(self, work, progress):
@@ -189,7 +173,7 @@ class Dask(Executor):
 
     def __init__(self, address, threads: int = 1, timeout: float = 60):
         from distributed import Client
-        self.threads, self.timeout, self.log = _check_threads(threads), timeout, []
+        self.threads, self.timeout, self.log = check_optional_int("threads", threads), timeout, []
         self._given = self._own = None  # a client given is the caller's; one made here, ours
         if isinstance(address, Client):
             self._given, self.address = address, address.scheduler.address
@@ -285,7 +269,7 @@ class Slurm(Executor):
     def __init__(self, folder, retries: int = 2, cluster: str = "slurm", poll: float = 5.0,
                  **parameters):
         import submitit
-        self.retries, self.poll, self.log = _check_retries(retries), poll, []
+        self.retries, self.poll, self.log = check_int("retries", retries, low=0), poll, []
         self.resubmitted = []  # labels of the chunks whose job ended without a result
         self.folder = Path(folder)
         try:
@@ -294,7 +278,7 @@ class Slurm(Executor):
             raise RuntimeError(f"cannot submit to cluster {cluster!r} ({err}); on a machine "
                                "without SLURM, use --dask or --workers") from None
         parameters = {"timeout_min": DEFAULT_TIMEOUT_MIN, **parameters}  # submitit's is 5 min
-        self.threads = _check_threads(parameters.get("cpus_per_task", 1))
+        self.threads = check_optional_int("threads", parameters.get("cpus_per_task", 1))
         self.executor.update_parameters(**parameters)
         self.parameters = parameters
         self.cluster = cluster
@@ -351,7 +335,7 @@ def executor_for(executor=None, workers=None) -> Executor:
     if executor is not None and workers is not None:
         raise ValueError("give workers (local processes) or executor (a cluster), not both")
     if executor is None:
-        workers = _check_workers(1 if workers is None else workers)
+        workers = check_int("workers", 1 if workers is None else workers)
         return InProcess() if workers == 1 else LocalPool(workers)
     if isinstance(executor, Executor):
         return executor

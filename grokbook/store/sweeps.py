@@ -27,7 +27,7 @@ import torch
 from ..core.phases import phases
 from ..core.profiles import config as config_of
 from ..core.profiles import CAPACITY_LOG_EVERY, CAPACITY_SEEDS, CAPACITY_WIDTHS, profile_name, sizes
-from ..core.settings import Config, grid, resolve_device
+from ..core.settings import Config, check_optional_int, grid, resolve_device
 from ..engine.train import train
 from .definitions import Part, Sweep
 from .digest import changed_parts, engine_digest
@@ -166,8 +166,8 @@ def run_sweep(name_or_sweep, profile: str | None = None, *, device="auto", direc
     device = resolve_device(device) if executor is None else _device_name(device)
     ex = executor_for(executor, workers)
     n_workers = ex.workers  # read once: a Dask cluster's changes as workers come and go
-    _check_count("chunk_runs", chunk_runs, least=1)
-    _check_count("max_chunks", max_chunks, least=0)
+    check_optional_int("chunk_runs", chunk_runs, low=1)
+    check_optional_int("max_chunks", max_chunks, low=0)
     final = cache_path(s, directory)
     partial = final.parent / (final.stem + ".partial")  # a folder of finished chunks
     chunks = plan_chunks(s, partial, device, n_workers, chunk_runs)
@@ -185,12 +185,6 @@ def run_sweep(name_or_sweep, profile: str | None = None, *, device="auto", direc
                 workers=n_workers, executor=str(ex), hosts=sorted({e["host"] for e in ex.log}))
     shutil.rmtree(partial, ignore_errors=True)
     return final
-
-
-def _check_count(name: str, value, least: int):
-    """ValueError unless ``value`` is None or an integer >= ``least``."""
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < least):
-        raise ValueError(f"{name} must be None or an integer >= {least}, got {value!r}")
 
 
 def _device_name(device) -> str:

@@ -14,13 +14,8 @@ def first_crossing(fn) -> bool:
     increasing but not necessarily evenly spaced).  NaN is accepted for "never".
     """
     import numpy as np
-    import pandas as pd
 
-    from ...analysis.history import first_step
-
-    def want(steps, values, threshold):
-        frame = pd.DataFrame({"run": 0, "step": steps, "m": values})
-        return first_step(frame, "m", threshold, 0)
+    from ...analysis.history import first_step_at_least as want
 
     def case(steps, values, threshold, what):
         steps, values = np.asarray(steps), np.asarray(values, dtype=float)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from ...analysis.prune import LOW_IPR
 from ...engine.data import task_table
 from .harness import assert_settings, close, remeasured, report, report_experiment
 
@@ -93,7 +94,7 @@ def phase_rule(fn) -> bool:
     return report("phase_rule", fn, cases)
 
 
-def more_corruption_memorization(experiment, low: float = 0.3) -> bool:
+def more_corruption_memorization(experiment, low: float = LOW_IPR) -> bool:
     """Chapter 4's experiment.  ``experiment()`` returns the result of one ``gb.train`` call:
     runs without weight decay at one alpha and at least two corruptions xi, one below 0.5 and
     one of at least 0.5.

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
+from ...analysis.prune import LOW_IPR
 from .style import PALETTE, TRUTH_COLORS, get_ax, get_axes, tidy_legend
 
 __all__ = ["score_histograms", "auc_heatmap", "reliability_curve", "in_out", "leverage_panels",
@@ -115,7 +116,7 @@ def leverage_panels(frames: dict, changed, clean, axes=None, bins=30):
 
 
 CAPACITY_PANELS = (("test_acc", "test accuracy"), ("corrupt_acc", "changed labels fitted"),
-                   ("low_share", "share of neurons with IPR < 0.3"),
+                   ("low_share", f"share of neurons with IPR < {LOW_IPR}"),
                    ("fit_step", "step: 90% of the changed labels fitted"))
 
 

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
+from ...analysis.prune import LOW_IPR
 from ...analysis.stats import spearman
 from .style import PALETTE, PHASE_COLORS, get_ax, get_axes, tidy_legend
 
@@ -110,7 +111,7 @@ def analytic_accuracy_curve(widths, accuracies, p: int, ax=None):
     return ax
 
 
-def ipr_split(ipr, low: float = 0.3, high: float = 0.6, ax=None, bins=np.linspace(0, 1, 41)):
+def ipr_split(ipr, low: float = LOW_IPR, high: float = 0.6, ax=None, bins=np.linspace(0, 1, 41)):
     """Histogram of one network's neuron IPRs, stacked by group: below ``low`` (memorizing),
     above ``high`` (generalizing), in between; each group's count in the legend."""
     values = np.clip(np.asarray(ipr, dtype=float).ravel(), 0, 1)
