@@ -13,7 +13,6 @@ import sys
 
 
 from .core.profiles import PROFILES, profile
-from .core.profiles import config as profile_config
 from .store.files import CacheError
 from .core.settings import grid, resolve_device
 from .engine.train import train
@@ -180,12 +179,12 @@ def sweep_command(args) -> int:
 
 
 def run_command(args) -> dict:
-    sizes = profile(args.profile)
+    prof = profile(args.profile)
     given = dict(p=args.p, width=args.width, log_every=args.log_every)  # flags override the profile
-    config = profile_config(args.profile, steps=args.steps, op=args.op, activation=args.activation,
-                            batchnorm=args.batchnorm, batch_size=args.batch_size, loss=args.loss,
-                            **{k: v for k, v in given.items() if v is not None})
-    runs = grid(alpha=args.alpha or [sizes["alpha"]], xi=args.xi or [sizes["xi"]], wd=args.wd,
+    config = prof.config(steps=args.steps, op=args.op, activation=args.activation,
+                         batchnorm=args.batchnorm, batch_size=args.batch_size, loss=args.loss,
+                         **{k: v for k, v in given.items() if v is not None})
+    runs = grid(alpha=args.alpha or [prof.alpha], xi=args.xi or [prof.xi], wd=args.wd,
                 dropout=args.dropout, lr=args.lr, seed=args.seeds)
     result = train(runs, config, device=resolve_device(args.device), progress=not args.no_progress)
     table = result.runs.rename(columns={"data_seed": "seed"})[TABLE_COLUMNS]

@@ -54,6 +54,7 @@ def old_value(tree: Path, expression: str) -> str:
             "        except ImportError:\n"
             "            pass\n"
             "S = load('grokbook.store.sweeps', 'grokbook.sweeps')\n"
+            "R = getattr(load('grokbook.store.files', 'grokbook.sweeps'), 'read_npz', None) or S._read\n"
             "T = load('grokbook.store.transformer_diagram', 'grokbook.transformer_diagram')\n"
             f"print({expression})")
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
@@ -85,6 +86,56 @@ def sources_as_today(tree: Path, renames: dict) -> dict:
     return sources
 
 
+def rekey(commit: str, results, command: str, why: str, extra: dict | None = None) -> None:
+    """Write today's engine digest into every result of ``results`` with a record of the proof
+    (``why``, ``command``, ``extra``), after checking that each was current at ``commit`` (as
+    that commit's own package judges it); SystemExit naming the first that was not."""
+    results = Path(results)
+    with tempfile.TemporaryDirectory() as tmp:
+        tree = old_tree(commit, Path(tmp))
+        # what COMMIT's own package said of each result: the engine pieces changed since it was made
+        stale_then = json.loads(old_value(tree, (
+            "__import__('json').dumps({p.name: S.stale_parts(R(p)[1], "
+            "S.sweep(*p.stem.rsplit('-', 2)[:2])) for p in "
+            f"__import__('pathlib').Path({str(results)!r}).glob('*.npz')}})")))
+        then_transformer = old_value(tree, "T.code_digest()")
+    plans = []
+    for path in sorted(results.glob("*.npz")):
+        arrays, meta = files.read_npz(path)
+        name, profile, _ = path.stem.rsplit("-", 2)
+        pe = sweeps.sweep(name, profile).per_example
+        if meta["engine"] != digest.engine_digest(per_example=pe) and stale_then.get(path.name) != []:
+            raise SystemExit(f"{path.name} was not current at {commit[:12]} (changed then: "
+                             f"{stale_then.get(path.name)}); regenerate it instead")
+        plans.append((path, arrays, meta, pe))
+    diagrams = []
+    for path in sorted(results.glob("transformer_phase_diagram-*.json")):
+        record = json.loads(path.read_text())
+        if record["provenance"].get("code") not in (then_transformer, transformer_diagram.code_digest()):
+            raise SystemExit(f"{path.name} was not current at {commit[:12]}; regenerate it instead")
+        diagrams.append((path, record))
+    base = {"commit": commit, "why": why, "command": command, **(extra or {})}
+    for path, arrays, meta, pe in plans:
+        now = digest.engine_digest(per_example=pe)
+        if meta["engine"] == now:
+            print(f"{path.name}: current already")
+            continue
+        note = {"from": meta["engine"], "to": now, **base}
+        meta = dict(meta, engine=now, engine_parts=digest.engine_parts(per_example=pe),
+                    rekeyed=meta.get("rekeyed", []) + [note])
+        files._write(path, arrays, meta)
+        print(f"{path.name}: {note['from']} -> {now}")
+    for path, record in diagrams:
+        now = transformer_diagram.code_digest()
+        if record["provenance"]["code"] == now:
+            print(f"{path.name}: current already")
+            continue
+        note = {"from": record["provenance"]["code"], "to": now, **base}
+        record["provenance"].update(code=now, rekeyed=record["provenance"].get("rekeyed", []) + [note])
+        path.write_text(json.dumps(record, indent=1) + "\n")
+        print(f"{path.name}: {note['from']} -> {now}")
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--same-code-as", required=True, metavar="COMMIT")
@@ -95,15 +146,7 @@ def main(argv=None) -> int:
     commit = subprocess.run(["git", "rev-parse", args.same_code_as], cwd=ROOT, capture_output=True,
                             text=True, check=True).stdout.strip()
     with tempfile.TemporaryDirectory() as tmp:
-        tree = old_tree(commit, Path(tmp))
-        sources = sources_as_today(tree, renames)
-        # what COMMIT's own package said of each result: the engine pieces changed since it was made
-        stale_then = json.loads(old_value(tree, (
-            "__import__('json').dumps({p.name: S.stale_parts(S._read(p)[1], "
-            "S.sweep(*p.stem.rsplit('-', 2)[:2])) for p in "
-            f"__import__('pathlib').Path({args.results!r}).glob('*.npz')}})")))
-        then_transformer = old_value(tree, "T.code_digest()")
-        proof = {}
+        sources = sources_as_today(old_tree(commit, Path(tmp)), renames)
         for pe in (True, False):
             old_pieces, now_pieces = digest.engine_pieces(sources, pe), digest._pieces(None, pe)
             differ = sorted(k for k in set(old_pieces) | set(now_pieces)
@@ -111,50 +154,14 @@ def main(argv=None) -> int:
             if differ:
                 raise SystemExit(f"the engine's code differs from {commit[:12]}'s "
                                  f"(per_example={pe}): {', '.join(differ)}; regenerate instead")
-            proof[pe] = digest.pieces_digest(old_pieces)
         old_tf = digest.engine_pieces(sources, False)
         old_tf.update(digest.find_pieces(transformer_diagram.TRAINING_CODE, sources))
         if digest.pieces_digest(old_tf) != transformer_diagram.code_digest():
             raise SystemExit(f"the transformer's training code differs from {commit[:12]}'s")
     command = " ".join(["python scripts/rekey_results.py --same-code-as", args.same_code_as]
                        + [f"--renamed {r}" for r in args.renamed])
-    plans = []
-    for path in sorted(Path(args.results).glob("*.npz")):
-        arrays, meta = files.read_npz(path)
-        name, profile, _ = path.stem.rsplit("-", 2)
-        pe = sweeps.sweep(name, profile).per_example
-        if meta["engine"] != proof[pe] and stale_then.get(path.name) != []:
-            raise SystemExit(f"{path.name} was not current at {commit[:12]} (changed then: "
-                             f"{stale_then.get(path.name)}); regenerate it instead")
-        plans.append((path, arrays, meta, pe))
-    diagrams = []
-    for path in sorted(Path(args.results).glob("transformer_phase_diagram-*.json")):
-        record = json.loads(path.read_text())
-        if record["provenance"].get("code") not in (then_transformer, transformer_diagram.code_digest()):
-            raise SystemExit(f"{path.name} was not current at {commit[:12]}; regenerate it instead")
-        diagrams.append((path, record))
-    for path, arrays, meta, pe in plans:
-        if meta["engine"] == digest.engine_digest(per_example=pe):
-            print(f"{path.name}: current already")
-            continue
-        note = {"from": meta["engine"], "to": digest.engine_digest(per_example=pe), "commit": commit,
-                "why": "the same engine pieces, name by name and source by source", "command": command,
-                "renamed": renames}
-        meta = dict(meta, engine=note["to"], engine_parts=digest.engine_parts(per_example=pe),
-                    rekeyed=meta.get("rekeyed", []) + [note])
-        files._write(path, arrays, meta)
-        print(f"{path.name}: {note['from']} -> {note['to']}")
-    for path, record in diagrams:
-        now = transformer_diagram.code_digest()
-        if record["provenance"]["code"] == now:
-            print(f"{path.name}: current already")
-            continue
-        note = {"from": record["provenance"]["code"], "to": now, "commit": commit,
-                "why": "the same training code, name by name and source by source", "command": command,
-                "renamed": renames}
-        record["provenance"].update(code=now, rekeyed=record["provenance"].get("rekeyed", []) + [note])
-        path.write_text(json.dumps(record, indent=1) + "\n")
-        print(f"{path.name}: {note['from']} -> {note['to']}")
+    rekey(commit, args.results, command, "the same engine pieces, name by name and source by source",
+          {"renamed": renames})
     return 0
 
 

@@ -11,16 +11,16 @@ import pandas as pd
 import pytest
 
 from grokbook.analysis.prune import LOW_IPR
-from grokbook.core.profiles import CAPACITY_SEEDS, sizes
+from grokbook.core.profiles import CAPACITY_SEEDS, profile
 from grokbook.store import capacity
 from grokbook.store.sweeps import SWEEPS, sweep
 
 
-@pytest.mark.parametrize("profile", ["quick", "book", "full"])
-def test_each_width_is_one_sweep_at_the_profile_setting(profile):
-    s = sizes(profile)
+@pytest.mark.parametrize("name", ["quick", "book", "full"])
+def test_each_width_is_one_sweep_at_the_profile_setting(name):
+    s = profile(name)
     for width in capacity.WIDTHS:
-        sw = sweep(capacity.sweep_name(width), profile)
+        sw = sweep(capacity.sweep_name(width), name)
         assert sw.name in SWEEPS and len(sw.parts) == 1
         cfg = sw.parts[0].config
         assert (cfg.width, cfg.p, cfg.steps, cfg.log_every) == (width, s.p, s.steps, 1)

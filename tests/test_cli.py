@@ -78,8 +78,7 @@ def test_cli_profile_honours_the_environment(monkeypatch, capsys):
     monkeypatch.setenv("GROKBOOK_PROFILE", "quick")
     args = cli.build_parser().parse_args(["run"])
     assert args.profile is None
-    sizes = cli.profile(args.profile)
-    assert sizes["p"] == 53
+    assert cli.profile(args.profile).p == 53
     monkeypatch.setenv("GROKBOOK_PROFILE", "huge")
     with pytest.raises(SystemExit):
         cli.main(["run", *TINY])

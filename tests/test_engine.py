@@ -12,7 +12,8 @@ from grokbook.engine.models import BatchedMLP, dropout_masks, init_weights
 from grokbook.core.phases import PHASES
 from grokbook.engine.cpu import minibatch_index
 from grokbook.core.settings import Config, Run, grid
-from grokbook.engine.train import METRICS, BatchedAdamW, bytes_per_run, chunk_size, evaluate, train
+from grokbook.engine.tables import METRICS
+from grokbook.engine.train import BatchedAdamW, bytes_per_run, chunk_size, evaluate, train
 
 F64 = torch.float64
 
@@ -498,15 +499,45 @@ def test_cuda_chunking_with_dropout_within_float_tolerance():
 
 @pytest.mark.parametrize("before", [False, True])
 def test_train_flushes_denormals_on_cpu_and_restores_the_setting(before):
-    import importlib
-    engine = importlib.import_module("grokbook.engine.train")
+    from grokbook.engine import cpu
     seen = []
     torch.set_flush_denormal(before)
     try:
         train(grid(alpha=[0.5], xi=[0.1]), Config(p=7, width=8, steps=4, log_every=2),
               device="cpu", progress=False,
-              on_log=lambda *args: seen.append(engine.flush_denormals_on()))
+              on_log=lambda *args: seen.append(cpu.flush_denormals_on()))
         assert seen and all(seen)  # on while training
-        assert engine.flush_denormals_on() is before  # as it was afterwards
+        assert cpu.flush_denormals_on() is before  # as it was afterwards
     finally:
         torch.set_flush_denormal(False)
+
+
+@pytest.mark.parametrize("steps,log_every", [(0, 1), (1, 1), (7, 3), (9, 3), (10, 20)])
+def test_the_one_loop_logs_then_steps_in_order(steps, log_every):
+    """run_steps against the loop written out: a log at 0, at every log_every-th step and at the
+    last, each before that step's update; steps 0 ... steps-1 stepped once each, in order."""
+    from grokbook.engine.loop import run_steps
+    events = []
+    logs = run_steps(steps, log_every, lambda s: events.append(("step", s)),
+                     lambda s: events.append(("log", s)) or s * 10)
+    want = []
+    for s in range(steps + 1):
+        if s % log_every == 0 or s == steps:
+            want.append(("log", s))
+        if s < steps:
+            want.append(("step", s))
+    assert events == want
+    assert logs == [(s, s * 10) for kind, s in want if kind == "log"]
+
+
+def test_the_one_loop_moves_the_bar_by_run_steps():
+    from grokbook.engine.loop import run_steps
+
+    class Bar:
+        total = 0
+
+        def update(self, n):
+            self.total += n
+    bar = Bar()
+    run_steps(23, 5, lambda s: None, lambda s: None, bar, runs=4)
+    assert bar.total == 23 * 4

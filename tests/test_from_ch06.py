@@ -9,15 +9,15 @@ import numpy as np
 import pytest
 
 from grokbook.store import sweeps
-from grokbook.core.profiles import sizes
+from grokbook.core.profiles import profile
 
 
-@pytest.mark.parametrize("profile", ["quick", "book", "full"])
-def test_weight_decay_sweep_defines_the_profiles_four_weight_decays(profile):
+@pytest.mark.parametrize("name", ["quick", "book", "full"])
+def test_weight_decay_sweep_defines_the_profiles_four_weight_decays(name):
     """Chapter 6 names its panels none / partial / full / forgetting from the sweep's sorted weight
     decays: they must be the profile's four, each over the whole alpha x xi grid and every seed."""
-    s = sweeps.sweep("weight_decay_phase_diagram", profile)
-    want = sizes(profile)
+    s = sweeps.sweep("weight_decay_phase_diagram", name)
+    want = profile(name)
     runs = [r for part in s.parts for r in part.runs]
     assert sorted({r.wd for r in runs}) == sorted(want.weight_decays)
     expected = set(itertools.product(want.alphas, want.xis, want.weight_decays, want.seeds))
@@ -33,7 +33,7 @@ def quick_wd():
 
 
 def test_stored_quick_sweep_has_the_profiles_weight_decays(quick_wd):
-    assert sorted(quick_wd.runs.wd.unique()) == sorted(sizes("quick").weight_decays)
+    assert sorted(quick_wd.runs.wd.unique()) == sorted(profile("quick").weight_decays)
 
 
 def test_phase_explorer_shows_the_sweeps_run_at_every_cell(quick_wd):

@@ -4,6 +4,8 @@ One 4-run sweep (about 40 s on 2 cores) is shared by the module: weight decay
 0 / 5.5 / 15 / 20 at alpha 0.7, xi 0.25 gives Coexistence, Partial Inversion,
 Full Inversion and Forgetting (the paper's Fig. 1 story, smaller p).
 """
+import dataclasses
+
 import pytest
 import torch
 
@@ -15,26 +17,35 @@ from grokbook.core.phases import COEXISTENCE, FORGETTING, FULL_INVERSION, PARTIA
 
 def test_quick_profile_values():
     q = profile("quick")
-    assert {k: q[k] for k in ("p", "width", "steps", "alpha", "xi", "weight_decays")} == dict(
-        p=53, width=300, steps=1500, alpha=0.7, xi=0.25, weight_decays=(0, 5.5, 15, 20))
-    assert (q["alphas"], q["xis"], q["ensemble_weight_decays"]) == (
+    assert (q.name, q.p, q.width, q.steps, q.alpha, q.xi, q.weight_decays) == (
+        "quick", 53, 300, 1500, 0.7, 0.25, (0, 5.5, 15, 20))
+    assert (q.alphas, q.xis, q.ensemble_weight_decays) == (
         (0.4, 0.65, 0.9), (0.1, 0.3, 0.5), (0.0, 6.0, 15.0))
-    assert grokbook.core.profiles.config("quick").log_every == 1500 // 40
-    a = profile("quick")
-    a["p"] = 7
-    assert profile("quick")["p"] == 53  # a copy
-    assert grokbook.profile("full")["p"] == 97
+    assert q.config().log_every == 1500 // 40
+    assert (q.config(steps=400).steps, q.config(steps=400).log_every) == (400, 400 // 40)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        q.p = 7
+    assert grokbook.profile("full").p == 97
+
+
+def test_setup_runs_a_chapter_in_the_book_or_full_profile(capsys):
+    P = grokbook.setup("quick", device="cpu")
+    out = capsys.readouterr().out
+    assert P == dataclasses.replace(profile("book"), device="cpu")
+    assert "sizes the unit tests only" in out and "p = 53, N = 300 neurons, 1500 steps" in out
+    assert grokbook.setup("full", device="cpu", quiet=True).name == "full"
+    assert capsys.readouterr().out == ""
 
 
 def quick_config():
     q = profile("quick")
-    return q, grokbook.core.profiles.config("quick", log_every=100)
+    return q, q.config(log_every=100)
 
 
 @pytest.fixture(scope="module")
 def sweep():
     q, config = quick_config()
-    return train(grid(alpha=q["alpha"], xi=q["xi"], wd=list(q["weight_decays"])), config, device="cpu",
+    return train(grid(alpha=q.alpha, xi=q.xi, wd=list(q.weight_decays)), config, device="cpu",
                  progress=False)
 
 
@@ -99,7 +110,7 @@ def test_forgetting_run_ipr_matches_float64(sweep):
 @pytest.mark.slow
 def test_uncorrupted_run_generalizes():
     q, config = quick_config()
-    result = train(grid(alpha=q["alpha"], xi=0.0, wd=5), config, device="cpu", progress=False)
+    result = train(grid(alpha=q.alpha, xi=0.0, wd=5), config, device="cpu", progress=False)
     row = result.runs.iloc[0]
     assert row.test_acc >= 0.99 and row.train_acc >= 0.99
     assert row.n_changed == 0

@@ -1,4 +1,4 @@
-"""SweepData's views of a stored sweep (panels, select, cell, cell_ipr, panel_runs, summary),
+"""StoredSweep's views of a stored sweep (panels, select, cell, cell_ipr, panel_runs, summary),
 on the small sweeps of conftest, against brute-force filters of the runs table."""
 import numpy as np
 import pytest

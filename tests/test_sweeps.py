@@ -335,7 +335,7 @@ def as_profile(s, profile):
 def tiny_named(monkeypatch):
     """sweeps.sweep("tiny", profile) -> the tiny sweep made for that profile."""
     monkeypatch.setattr(sweeps, "sweep", lambda name, profile=None: as_profile(
-        tiny(steps=10 if profile != "full" else 20), grokbook.core.profiles.profile_name(profile)))
+        tiny(steps=10 if profile != "full" else 20), grokbook.profile(profile).name))
 
 
 def test_full_profile_falls_back_to_the_book_result_with_a_note(tmp_path, tiny_named, capsys):
@@ -481,7 +481,7 @@ def test_named_book_sweeps_are_the_readers_scale():
 
 def test_the_named_ensemble_sweep_follows_the_profile():
     for prof in ("quick", "book", "full"):
-        s, sz = sweeps.sweep("memorization_ensemble", prof), grokbook.core.profiles.sizes(prof)
+        s, sz = sweeps.sweep("memorization_ensemble", prof), grokbook.profile(prof)
         n_seeds = len(sz.ensemble_seeds)
         assert s.per_example and len(s.parts) == 3 and s.n_runs == 3 * sz.ensemble_t * n_seeds
         assert [p.runs[0].wd for p in s.parts] == list(sz.ensemble_weight_decays)
@@ -492,10 +492,10 @@ def test_the_named_ensemble_sweep_follows_the_profile():
                 {(sz.ensemble_alpha, sz.ensemble_xi, k, k, sz.ensemble_subset) for k in sz.ensemble_seeds}
             for k in sz.ensemble_seeds:
                 assert len({r.subset_seed for r in part.runs if r.data_seed == k}) == sz.ensemble_t
-    assert all(len(grokbook.core.profiles.sizes(p).ensemble_seeds) >= 3 for p in ("quick", "book"))
-    assert grokbook.core.profiles.sizes("quick").ensemble_weight_decays == (0.0, 6.0, 15.0)
-    assert grokbook.core.profiles.sizes("full").ensemble_weight_decays == (0.0, 5.0, 15.0)
-    assert grokbook.core.profiles.sizes("book").ensemble_weight_decays == (2.0, 6.5, 15.0)
+    assert all(len(grokbook.profile(p).ensemble_seeds) >= 3 for p in ("quick", "book"))
+    assert grokbook.profile("quick").ensemble_weight_decays == (0.0, 6.0, 15.0)
+    assert grokbook.profile("full").ensemble_weight_decays == (0.0, 5.0, 15.0)
+    assert grokbook.profile("book").ensemble_weight_decays == (2.0, 6.5, 15.0)
 
 
 # ------------------------------------------------------------------- moved from the chapter helper tests

@@ -107,7 +107,7 @@ def _check_one_parent(runs):
 
 
 def ensemble_from_sweep(data, rows, temperature: float = TEMPERATURE) -> Ensemble:
-    """An ``Ensemble`` from a stored sweep (``grokbook.store.views.SweepData`` with per-example
+    """An ``Ensemble`` from a stored sweep (``grokbook.store.views.StoredSweep`` with per-example
     records) for the runs ``rows`` (indices into ``data.runs``), its ``logp`` at ``temperature``
     (one of the stored ``TEMPERATURES``; the others in ``logps``)."""
     if data.per_example is None:

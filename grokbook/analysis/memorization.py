@@ -37,6 +37,7 @@ import torch
 
 from ..core.settings import check_fraction, check_int, check_positive, check_seed, is_integer
 from ..engine.fourier import model_ipr
+from ..engine.loop import run_steps
 from ..engine.train import BatchedAdamW, example_loss
 from .prune import LOW_IPR, prune_masks
 
@@ -440,15 +441,20 @@ def second_split_forgetting(model, data, second, *, lr, wd, steps: int,
     opt = BatchedAdamW(params, lr, wd, betas=betas, eps=eps)
     weight = second.to(net.U.dtype)
     last_known = torch.full(data.labels.shape, -1, dtype=torch.long)
-    for step in range(steps + 1):
+    outputs = []  # the output of the step's one forward pass: logged, then trained on
+
+    def log(s):
         out = net()
         with torch.no_grad():
-            known = out.argmax(-1) == data.labels
-            last_known[known] = step
-        if step == steps:
-            break
+            last_known[out.argmax(-1) == data.labels] = s
+        outputs.append(out)
+
+    def step(s):
+        out = outputs.pop()
         loss = (example_loss(out, data.labels, "mse") * weight).sum(1) / weight.sum(1)
         loss.sum().backward()
         opt.step()
+
+    run_steps(steps, 1, step, log)
     return last_known + 1
 

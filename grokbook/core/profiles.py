@@ -1,13 +1,13 @@
 """Every size of every profile, in one place: ``quick`` for tests and CI on a 2-core CPU,
 ``book`` for the rendered book (its sweeps made on a 2-core CPU and committed), ``full`` for the
-paper's sizes.  Every ``Config`` of the package is built by ``config`` here.
+paper's sizes.  Every ``Config`` of the package is built by ``Profile.config`` here.
 
 How each size was chosen, with its measurements: docs/profiles.md.
 """
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -18,9 +18,12 @@ def axis(lo: float, hi: float, n: int) -> tuple:
 
 
 @dataclass(frozen=True)
-class Sizes:
-    """One profile's sizes.  The first seven are the default experiment's (a chapter's ``P``)."""
+class Profile:
+    """A profile: its name, its sizes and the device a chapter trains on (``setup`` picks it).
+    The sizes from ``p`` to ``weight_decays`` are the default experiment's (a chapter's ``P``);
+    ``config()`` makes a training Config of them."""
 
+    name: str
     p: int
     width: int
     steps: int
@@ -41,27 +44,38 @@ class Sizes:
     ensemble_steps: int
     ensemble_weight_decays: tuple  # Coexistence, Partial and Full Inversion of the full-data network
     ensemble_seeds: tuple  # one corrupted training set (and initialisation) per seed, t models each
+    device: str = "cpu"
+
+    def config(self, *, steps: int | None = None, **overrides):
+        """The ``grokbook.Config`` of this profile: its p, width and ``steps`` (default: the
+        profile's), logged every ``log_interval(steps)`` steps; ``overrides`` (batch_size,
+        batchnorm, log_every, ...) win.  The one place a Config is made from a profile."""
+        from .settings import Config
+        steps = self.steps if steps is None else steps
+        kw = dict(p=self.p, width=self.width, steps=steps, log_every=log_interval(steps))
+        kw.update(overrides)
+        return Config(**kw)
 
 
-PROFILES = {
-    "full": Sizes(p=97, width=500, steps=2000, alpha=0.5, xi=0.35, weight_decays=(0, 5, 15, 20),
-                  alphas=axis(0.1, 0.9, 17), xis=axis(0.0, 0.8, 17),
-                  dropouts=(0.0, 0.3, 0.6, 0.9), batch_sizes=(8, 32, 64, 256), seeds=(0,),
-                  ensemble_t=64, ensemble_alpha=0.5, ensemble_xi=0.35, ensemble_subset=0.7, ensemble_steps=2000,
-                  ensemble_weight_decays=(0.0, 5.0, 15.0), ensemble_seeds=(0, 1, 2)),
-    "quick": Sizes(p=53, width=300, steps=1500, alpha=0.7, xi=0.25, weight_decays=(0, 5.5, 15, 20),
-                   alphas=(0.4, 0.65, 0.9), xis=(0.1, 0.3, 0.5),
-                   dropouts=(0.0, 0.3, 0.6), batch_sizes=(32, 128), seeds=(0, 1, 2),
-                   ensemble_t=12, ensemble_alpha=0.7, ensemble_xi=0.25, ensemble_subset=0.7, ensemble_steps=400,
-                   ensemble_weight_decays=(0.0, 6.0, 15.0), ensemble_seeds=(0, 1, 2)),
+PROFILES = {prof.name: prof for prof in (
+    Profile("full", p=97, width=500, steps=2000, alpha=0.5, xi=0.35, weight_decays=(0, 5, 15, 20),
+            alphas=axis(0.1, 0.9, 17), xis=axis(0.0, 0.8, 17),
+            dropouts=(0.0, 0.3, 0.6, 0.9), batch_sizes=(8, 32, 64, 256), seeds=(0,),
+            ensemble_t=64, ensemble_alpha=0.5, ensemble_xi=0.35, ensemble_subset=0.7, ensemble_steps=2000,
+            ensemble_weight_decays=(0.0, 5.0, 15.0), ensemble_seeds=(0, 1, 2)),
+    Profile("quick", p=53, width=300, steps=1500, alpha=0.7, xi=0.25, weight_decays=(0, 5.5, 15, 20),
+            alphas=(0.4, 0.65, 0.9), xis=(0.1, 0.3, 0.5),
+            dropouts=(0.0, 0.3, 0.6), batch_sizes=(32, 128), seeds=(0, 1, 2),
+            ensemble_t=12, ensemble_alpha=0.7, ensemble_xi=0.25, ensemble_subset=0.7, ensemble_steps=400,
+            ensemble_weight_decays=(0.0, 6.0, 15.0), ensemble_seeds=(0, 1, 2)),
     # The reader's scale: the quick network, the sweeps a 2-core CPU makes in about an hour and
     # a quarter (results/README.md has the measured times).
-    "book": Sizes(p=53, width=300, steps=1500, alpha=0.7, xi=0.25, weight_decays=(0, 5.5, 15, 20),
-                  alphas=axis(0.1, 0.9, 9), xis=axis(0.0, 0.8, 9),
-                  dropouts=(0.0, 0.3, 0.6, 0.9), batch_sizes=(8, 32, 64, 256), seeds=(0, 1, 2),
-                  ensemble_t=48, ensemble_alpha=0.9, ensemble_xi=0.35, ensemble_subset=0.9,
-                  ensemble_steps=1500, ensemble_weight_decays=(2.0, 6.5, 15.0), ensemble_seeds=(0, 1, 2)),
-}
+    Profile("book", p=53, width=300, steps=1500, alpha=0.7, xi=0.25, weight_decays=(0, 5.5, 15, 20),
+            alphas=axis(0.1, 0.9, 9), xis=axis(0.0, 0.8, 9),
+            dropouts=(0.0, 0.3, 0.6, 0.9), batch_sizes=(8, 32, 64, 256), seeds=(0, 1, 2),
+            ensemble_t=48, ensemble_alpha=0.9, ensemble_xi=0.35, ensemble_subset=0.9,
+            ensemble_steps=1500, ensemble_weight_decays=(2.0, 6.5, 15.0), ensemble_seeds=(0, 1, 2)),
+)}
 # Chapter 9's capacity sections (grokbook.capacity): the widths of the width sweep, from well below
 # to well above the width the analytic solution needs (about 200 at p = 97, chapter 3), each
 # width one stored sweep at the profile's alpha and xi, without weight decay and at the profile's
@@ -81,47 +95,12 @@ def log_interval(steps: int) -> int:
     return max(1, steps // LOGS_PER_RUN)
 
 
-def profile_name(name: str | None = None) -> str:
+def profile(name: str | None = None) -> Profile:
     """The profile asked for: ``name``, else $GROKBOOK_PROFILE, else 'full'."""
     name = name or os.environ.get("GROKBOOK_PROFILE", "full")
     if name not in PROFILES:
         raise ValueError(f"profile must be one of {tuple(PROFILES)}, got {name!r}")
-    return name
-
-
-def sizes(name: str | None = None) -> Sizes:
-    """A profile's sizes (frozen)."""
-    return PROFILES[profile_name(name)]
-
-
-def profile(name: str | None = None) -> dict:
-    """The sizes of a profile, as a dict (a copy: change it freely)."""
-    s = sizes(name)
-    return {f.name: getattr(s, f.name) for f in fields(s)}
-
-
-def config(name: str | None = None, *, steps: int | None = None, **overrides):
-    """The ``grokbook.Config`` of a profile: its p, width and ``steps`` (default: the profile's),
-    logged every ``log_interval(steps)`` steps; ``overrides`` (batch_size, batchnorm, log_every,
-    ...) win.  The one place a Config is made from a profile."""
-    from .settings import Config
-    s = sizes(name)
-    steps = s.steps if steps is None else steps
-    kw = dict(p=s.p, width=s.width, steps=steps, log_every=log_interval(steps))
-    kw.update(overrides)
-    return Config(**kw)
-
-
-@dataclass(frozen=True)
-class Profile(Sizes):
-    """A chapter's sizes and device (``setup``); ``config()`` turns them into a training Config."""
-
-    name: str = "full"
-    device: str = "cpu"
-
-    def config(self, **overrides):
-        """A ``grokbook.Config`` with this profile's p, width and steps (overrides win)."""
-        return config(self.name, **overrides)
+    return PROFILES[name]
 
 
 CHAPTER_PROFILES = ("book", "full")  # the profiles a chapter runs in (and CI executes)
@@ -139,13 +118,13 @@ def setup(name: str | None = None, device: str = "auto", quiet: bool = False) ->
     from .settings import resolve_device
     from ..version import __version__
 
-    name = profile_name(name)
-    if name not in CHAPTER_PROFILES:
-        print(f"The {name} profile sizes the unit tests only; this chapter runs in the book profile "
+    prof = profile(name)
+    if prof.name not in CHAPTER_PROFILES:
+        print(f"The {prof.name} profile sizes the unit tests only; this chapter runs in the book profile "
               "(the same network, the sweeps from results/).")
-        name = "book"
+        prof = profile("book")
     dev = str(resolve_device(device))
-    prof = Profile(name=name, device=dev, **profile(name))
+    prof = replace(prof, device=dev)
     if not quiet:
         gpu = f" ({torch.cuda.get_device_name()})" if dev.startswith("cuda") else ""
         paper = PROFILES["full"]
@@ -201,7 +180,7 @@ TRANSFORMERS["book"] = TRANSFORMERS["quick"]  # the chapter trains live: the rea
 def transformer_sizes(name: str | None = None, device: str = "cpu", quiet: bool = True) -> TransformerSizes:
     """A profile's transformer sizes.  The full profile's are the paper's, sized for a GPU: on a
     CPU the book's are used instead, and unless ``quiet`` a note says so."""
-    name = profile_name(name)
+    name = profile(name).name
     if name == "full" and not str(device).startswith("cuda"):
         if not quiet:
             print("note: the paper's transformer sizes (p 97, d 128, 3000 steps, 9 runs) are a GPU's; "

@@ -23,27 +23,24 @@ from __future__ import annotations
 
 import math
 import time
-import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
-import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
 
 from . import cpu
-from .cpu import MinibatchSampler, flush_denormals_on
+from .cpu import MinibatchSampler
+from .loop import run_steps
+from .tables import METRICS, history_frame, runs_frame
 from .data import Splits, make_splits
 from .fourier import model_ipr
 from .models import BatchedMLP
 from ..core.settings import Config, Run, is_number, resolve_device
-from ..core.phases import phases
 
 # name -> torch.set_float32_matmul_precision; "bf16" also runs the training step's products in bfloat16
 PRECISIONS = {"highest": "highest", "tf32": "high", "bf16": "highest"}
 KERNELS = ("eager", "triton")  # "triton": the fused kernels of grokbook.kernels (GPU)
-METRICS = ("loss", "test_loss", "train_acc", "test_acc", "corrupt_acc", "corrupt_true_acc",
-           "clean_acc", "mean_ipr", "weight_norm", "finite")  # finite: 1 if weights and outputs are finite, else 0
 
 
 # ----------------------------------------------------------------------------- optimizer
@@ -306,24 +303,18 @@ def train(runs, config: Config = Config(), *, device="auto", dtype=torch.float32
     histories, models = [], []
     saved_precision = torch.get_float32_matmul_precision()
     torch.set_float32_matmul_precision(PRECISIONS[precision])
-    if device.type == "cpu":
-        cpu.setup_allocator()
-    flushing = flush_denormals_on() if device.type == "cpu" else None
-    if flushing is False:
-        torch.set_flush_denormal(True)  # see flush_denormals_on
     try:
-        for lo in range(0, K, size):
-            chunk = slice(lo, min(K, lo + size))
-            model, logs = _train_chunk(runs[chunk], data.select(chunk), config, device, dtype,
-                                       bar, compile, on_log=on_log, first_run=lo,
-                                       kernel=kernel, precision=precision)
-            histories.append(logs)
-            if keep_model:
-                models.append(model.cpu())
+        with cpu.runtime(device):
+            for lo in range(0, K, size):
+                chunk = slice(lo, min(K, lo + size))
+                model, logs = _train_chunk(runs[chunk], data.select(chunk), config, device, dtype,
+                                           bar, compile, on_log=on_log, first_run=lo,
+                                           kernel=kernel, precision=precision)
+                histories.append(logs)
+                if keep_model:
+                    models.append(model.cpu())
     finally:
         torch.set_float32_matmul_precision(saved_precision)
-        if flushing is False:
-            torch.set_flush_denormal(False)
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     seconds = time.perf_counter() - start
@@ -355,23 +346,64 @@ def _check_triton(runs, config: Config, device, dtype, compile):
 
 def _train_chunk(runs, data: Splits, config: Config, device, dtype, bar, compile=False,
                  on_log=None, first_run=0, kernel="eager", precision="highest"):
+    """Train one chunk of runs: the networks, the step of their device path, the one loop."""
     data = data.to(device)
+    model = BatchedMLP.init(config.p, config.width, [r.model_seed for r in runs],
+                            std=config.init_std, activation=config.activation,
+                            batchnorm=config.batchnorm, device=device, dtype=dtype).train()
+    on_cpu_step = (device.type == "cpu" and kernel == "eager"
+                   and cpu.supported(config, dtype, precision, compile))
+    if on_cpu_step:
+        step = _cpu_step(model, runs, data, config)
+    else:
+        step = _autograd_step(model, runs, data, config, device, dtype, compile, kernel, precision)
+
+    def log(s):
+        record = _log(model, data, config)
+        if on_log is not None:
+            was_training = model.training
+            with torch.no_grad():
+                on_log(s, first_run, model.eval(), data)
+            model.train(was_training)
+        return record
+
+    logs = run_steps(config.steps, config.log_every, step, log, bar, len(runs))
+    if on_cpu_step:
+        cpu.transposed_storage(model, undo=True)
+    model.kernel = "eager"  # the returned model is an ordinary one again (e.g. for evaluation on a CPU)
+    return model.eval(), logs
+
+
+def _optimizer(model, runs, config: Config):
+    vec = lambda name: torch.tensor([getattr(r, name) for r in runs], device=model.U.device,
+                                    dtype=model.U.dtype)
+    return BatchedAdamW(model.parameters(), vec("lr"), vec("wd"), config.betas, config.eps)
+
+
+def _cpu_step(model, runs, data: Splits, config: Config):
+    """The CPU path (``grokbook.engine.cpu``): training rows only, tiles, hand-written gradients."""
+    cpu.transposed_storage(model)
+    dropout = [r.dropout for r in runs] if any(r.dropout > 0 for r in runs) else None
+    backward = cpu.Step(model, data, config, [r.model_seed for r in runs], dropout)
+    opt = _optimizer(model, runs, config)
+
+    def step(s):
+        backward(s)
+        opt.step()
+    return step
+
+
+def _autograd_step(model, runs, data: Splits, config: Config, device, dtype, compile, kernel,
+                   precision):
+    """Every other path, through autograd: full batch or minibatches, with dropout generators,
+    bf16 autocast, ``torch.compile`` or the fused Triton kernels as asked."""
     model_seeds = [r.model_seed for r in runs]
-    model = BatchedMLP.init(config.p, config.width, model_seeds, std=config.init_std,
-                            activation=config.activation, batchnorm=config.batchnorm,
-                            device=device, dtype=dtype).train()
-    vec = lambda name: torch.tensor([getattr(r, name) for r in runs], device=device, dtype=dtype)
-    rates = vec("dropout") if any(r.dropout > 0 for r in runs) else None
+    rates = (torch.tensor([r.dropout for r in runs], device=device, dtype=dtype)
+             if any(r.dropout > 0 for r in runs) else None)
     gens = _generators(model_seeds, device) if rates is not None else None
     train_f = data.train.to(dtype)
-    cpu_step = None
-    if device.type == "cpu" and kernel == "eager" and cpu.supported(config, dtype, precision, compile):
-        cpu.transposed_storage(model)
-        cpu_step = cpu.Step(model, data, config, model_seeds,
-                            None if rates is None else [r.dropout for r in runs])  # grokbook.cpu
-        gens = None
-    opt = BatchedAdamW(model.parameters(), vec("lr"), vec("wd"), config.betas, config.eps)
-    sampler = (None if config.batch_size is None or cpu_step is not None
+    opt = _optimizer(model, runs, config)
+    sampler = (None if config.batch_size is None
                else MinibatchSampler(cpu.training_rows(data.train.cpu()), model_seeds,
                                      config.batch_size))
     if kernel == "triton":
@@ -397,31 +429,12 @@ def _train_chunk(runs, data: Splits, config: Config, device, dtype, bar, compile
 
     if compile:
         total_loss = torch.compile(total_loss, dynamic=False)
-    logs = []
-    for step in range(config.steps + 1):
-        if step % config.log_every == 0 or step == config.steps:
-            logs.append((step, _log(model, data, config)))
-            if on_log is not None:
-                was_training = model.training
-                with torch.no_grad():
-                    on_log(step, first_run, model.eval(), data)
-                model.train(was_training)
-        if step == config.steps:
-            break
-        if cpu_step is not None:
-            cpu_step(step)
-        else:
-            index = None if sampler is None else torch.stack(sampler.batch(step)).to(device)
-            total_loss(index).backward()
+
+    def step(s):
+        index = None if sampler is None else torch.stack(sampler.batch(s)).to(device)
+        total_loss(index).backward()
         opt.step()
-        if bar is not None and (step + 1) % 10 == 0:
-            bar.update(10 * len(runs))
-    if bar is not None:
-        bar.update((config.steps % 10) * len(runs))
-    if cpu_step is not None:
-        cpu.transposed_storage(model, undo=True)
-    model.kernel = "eager"  # the returned model is an ordinary one again (e.g. for evaluation on a CPU)
-    return model.eval(), logs
+    return step
 
 
 def _log(model, data, config):
@@ -432,43 +445,6 @@ def _log(model, data, config):
                                   for t in model.parameters()]).all(0)
     metrics["finite"] = metrics["finite"] * weights_finite.to(metrics["finite"].dtype)
     return torch.stack([metrics[m] for m in METRICS]).double().cpu()  # (metrics, K)
-
-
-def history_frame(histories, n_logs) -> pd.DataFrame:
-    frames, offset = [], 0
-    for logs in histories:
-        steps = np.array([s for s, _ in logs])
-        values = torch.stack([v for _, v in logs]).numpy()  # (T, metrics, K)
-        T, _, K = values.shape
-        frame = pd.DataFrame({"run": np.tile(np.arange(offset, offset + K), T),
-                              "step": np.repeat(steps, K)})
-        for i, name in enumerate(METRICS):
-            frame[name] = values[:, i, :].reshape(-1)
-        frames.append(frame)
-        offset += K
-    return pd.concat(frames).sort_values(["run", "step"], kind="stable").reset_index(drop=True)
-
-
-def runs_frame(runs, data: Splits, history: pd.DataFrame, config: Config) -> pd.DataFrame:
-    df = pd.DataFrame([asdict(r) for r in runs])
-    df.insert(0, "run", np.arange(len(runs)))
-    df["n_train"] = data.train.sum(1).numpy()
-    df["n_changed"] = data.changed.sum(1).numpy()
-    final = history[history.step == config.steps].set_index("run")
-    for name in METRICS:
-        if name != "finite":
-            df[name] = final.loc[df.run, name].to_numpy()
-    bad = history[history.finite == 0].groupby("run").step.min()
-    df["diverged_at"] = bad.reindex(df.run).to_numpy()  # first logged step not finite, else NaN
-    df["diverged"] = ~np.isnan(df.diverged_at.to_numpy(dtype=float))
-    df["phase"] = phases(df.train_acc, df.test_acc, df.xi, df.diverged)
-    if df.diverged.any():
-        which = ", ".join(f"{r} (step {int(s)})" for r, s in zip(df.run[df.diverged],
-                                                                  df.diverged_at[df.diverged]))
-        warnings.warn(f"run(s) {which} diverged: their weights or outputs are not finite numbers. "
-                      "Their accuracies are NaN and their phase is 'Diverged'; lower lr or "
-                      "init_std", RuntimeWarning, stacklevel=3)
-    return df
 
 
 def _concat_models(models):

@@ -27,11 +27,13 @@ from dataclasses import dataclass
 import pandas as pd
 import torch
 
-from .cpu import flush_denormals_on, setup_allocator, training_rows
+from .cpu import runtime, training_rows
+from .loop import run_steps
 from .data import Splits, make_splits
 from .fourier import ipr_of_vectors
-from ..core.settings import Run, TransformerConfig, check_int, check_positive, check_seed, check_task, resolve_device
-from .train import METRICS, BatchedAdamW, MaskedMSE, history_frame, runs_frame, evaluate
+from ..core.settings import Run, TransformerConfig, check_int, check_seed, resolve_device
+from .tables import METRICS, history_frame, runs_frame
+from .train import BatchedAdamW, MaskedMSE, evaluate
 
 NAMES = ("embed", "position", "qkv", "out", "up", "down", "head")
 
@@ -315,27 +317,17 @@ def train_transformers(runs, config: TransformerConfig = TransformerConfig(), *,
     if progress:
         from tqdm.auto import tqdm
         bar = tqdm(total=config.steps, desc=f"{len(runs)} transformer runs", leave=False)
-    on_cpu = device.type == "cpu"
-    if on_cpu:
-        setup_allocator()
-    flushing = flush_denormals_on()
-    if on_cpu:
-        torch.set_flush_denormal(True)  # weights decaying to zero pass through slow denormals
+
+    def step(s):
+        MaskedMSE.apply(model(index, fast=fast), labels, weights).sum().backward()
+        opt.step()
+
     start = time.perf_counter()
-    logs = []
     try:
-        model.train()
-        for step in range(config.steps + 1):
-            if step % config.log_every == 0 or step == config.steps:
-                logs.append((step, _log(model, data)))
-            if step == config.steps:
-                break
-            MaskedMSE.apply(model(index, fast=fast), labels, weights).sum().backward()
-            opt.step()
-            if bar is not None:
-                bar.update(1)
+        with runtime(device):
+            model.train()
+            logs = run_steps(config.steps, config.log_every, step, lambda s: _log(model, data), bar)
     finally:
-        torch.set_flush_denormal(flushing)
         if bar is not None:
             bar.close()
     if device.type == "cuda":

@@ -24,8 +24,8 @@ import pandas as pd
 
 from ..analysis.history import first_step_at_least
 from ..analysis.prune import LOW_IPR
+from ..core import profiles
 from ..core.profiles import CAPACITY_WIDTHS as WIDTHS
-from ..core.profiles import profile_name
 from .sweeps import get_sweep
 
 HIGH = 0.6  # IPR above HIGH: a Fourier neuron; below LOW_IPR: a memorizing one (chapter 4)
@@ -75,7 +75,7 @@ def capacity_table(profile: str | None = None, *, widths=WIDTHS, loader=None) ->
     progress bars: stored results are read, a missing one is trained)."""
     if loader is None:
         loader = lambda name, prof: get_sweep(name, prof, progress=False)  # noqa: E731
-    profile = profile_name(profile)
+    profile = profiles.profile(profile).name
     frames = []
     for width in widths:
         data = loader(sweep_name(width), profile)

@@ -25,8 +25,8 @@ PACKAGE = Path(__file__).resolve().parents[1]
 
 # Every top-level piece of these modules makes stored numbers (imports excepted).  The phase
 # column is recomputed when a result is loaded, so the phase rules are not among them.
-ENGINE_MODULES = ("engine/data.py", "engine/models.py", "engine/train.py", "engine/cpu.py",
-                  "engine/fourier.py")
+ENGINE_MODULES = ("engine/data.py", "engine/models.py", "engine/train.py", "engine/loop.py",
+                  "engine/tables.py", "engine/cpu.py", "engine/fourier.py")
 # Wherever they are in the package: the functions that store a trained chunk and merge chunks.
 CHUNK_FUNCTIONS = ("_train_chunk_file", "_chunk_arrays", "_merge_chunks")
 # Only a sweep with per-example records (Sweep.per_example) runs these: a change to them leaves

@@ -25,8 +25,8 @@ from pathlib import Path
 import torch
 
 from ..core.phases import phases
-from ..core.profiles import config as config_of
-from ..core.profiles import CAPACITY_LOG_EVERY, CAPACITY_SEEDS, CAPACITY_WIDTHS, profile_name, sizes
+from ..core import profiles
+from ..core.profiles import CAPACITY_LOG_EVERY, CAPACITY_SEEDS, CAPACITY_WIDTHS
 from ..core.settings import Config, check_optional_int, grid, resolve_device
 from ..engine.train import train
 from .definitions import Part, Sweep
@@ -34,45 +34,46 @@ from .digest import changed_parts, engine_digest
 from .executors import InProcess, executor_for
 from .files import (CacheError, cache_path, check_arrays, chunk_is_current, chunk_work, frame,
                     plan_chunks, read_npz, results_dir, store_sweep)
-from .views import SweepData
+from .views import StoredSweep
 
 
 class StaleResultWarning(UserWarning):
     """A full-profile result made by engine code that has changed since (see ``engine_digest``)."""
 
 
-def _phase_diagram(name, profile, knob, values, description, seeds=(0,), **config):
-    s = sizes(profile)
-    cfg = config_of(profile, **config)
-    runs = tuple(grid(alpha=list(s.alphas), xi=list(s.xis), **{knob: list(values)},
+def _phase_diagram(name, prof, knob, values, description, seeds=(0,), **config):
+    cfg = prof.config(**config)
+    runs = tuple(grid(alpha=list(prof.alphas), xi=list(prof.xis), **{knob: list(values)},
                       seed=list(seeds)))
-    return Sweep(name, profile, (Part(f"{knob} sweep", cfg, runs),),
+    return Sweep(name, prof.name, (Part(f"{knob} sweep", cfg, runs),),
                  history_every=cfg.log_every, description=description)
 
 
-def _weight_decay_diagram(profile):
+def _weight_decay_diagram(name):
+    prof = profiles.profile(name)
     return _phase_diagram(
-        "weight_decay_phase_diagram", profile, "wd", sizes(profile).weight_decays,
+        "weight_decay_phase_diagram", prof, "wd", prof.weight_decays,
         "phase diagram over alpha x xi for the profile's four weight decays (paper Fig. 3: "
-        "0 / 5 / 15 / 20), each cell with the profile's seeds", seeds=sizes(profile).seeds)
+        "0 / 5 / 15 / 20), each cell with the profile's seeds", seeds=prof.seeds)
 
 
-def _dropout_diagram(profile):
+def _dropout_diagram(name):
+    prof = profiles.profile(name)
     return _phase_diagram(
-        "dropout_phase_diagram", profile, "dropout", sizes(profile).dropouts,
+        "dropout_phase_diagram", prof, "dropout", prof.dropouts,
         "phase diagram over alpha x xi for dropout on the pre-activation (paper: 0 / 0.3 / 0.6 "
         "/ 0.9)")
 
 
-def _batchnorm_diagram(profile):
-    s = sizes(profile)
+def _batchnorm_diagram(name):
+    prof = profiles.profile(name)
     parts = []
-    for b in s.batch_sizes:
+    for b in prof.batch_sizes:
         for bn in (True, False):
-            cfg = config_of(profile, batch_size=b, batchnorm=bn)
+            cfg = prof.config(batch_size=b, batchnorm=bn)
             parts.append(Part(f"batch {b}, {'BatchNorm' if bn else 'no BatchNorm'}", cfg,
-                              tuple(grid(alpha=list(s.alphas), xi=list(s.xis)))))
-    return Sweep("batchnorm_phase_diagram", profile, tuple(parts),
+                              tuple(grid(alpha=list(prof.alphas), xi=list(prof.xis)))))
+    return Sweep("batchnorm_phase_diagram", prof.name, tuple(parts),
                  history_every=parts[0].config.log_every,
                  description="phase diagram over alpha x xi with BatchNorm after phi, per "
                              "minibatch size, beside the same minibatches without BatchNorm")
@@ -80,41 +81,42 @@ def _batchnorm_diagram(profile):
 
 def ensemble_config(profile: str | None = None) -> Config:
     """The ``Config`` of the memorization ensemble and of chapter 8's full-data networks."""
-    return config_of(profile, steps=sizes(profile).ensemble_steps)
+    prof = profiles.profile(profile)
+    return prof.config(steps=prof.ensemble_steps)
 
 
-def _memorization_ensemble(profile):
+def _memorization_ensemble(name):
     """Chapter 8: for each of the profile's ensemble weight decays (Coexistence, Partial and Full
     Inversion of the full-data network) and each of its ``ensemble_seeds`` (a corrupted training
     set and an initialisation), ``ensemble_t`` models, each on a random subset of that training
     set, with per-example records stored (``Sweep.per_example``)."""
     from ..analysis.ensembles import ensemble_runs
-    s, cfg = sizes(profile), ensemble_config(profile)
+    prof, cfg = profiles.profile(name), ensemble_config(name)
     parts = tuple(Part(f"wd {float(wd)}", cfg, tuple(
-        run for seed in s.ensemble_seeds for run in ensemble_runs(
-            s.ensemble_t, alpha=s.ensemble_alpha, xi=s.ensemble_xi, wd=float(wd),
-            subset=s.ensemble_subset, data_seed=seed, model_seed=seed)))
-        for wd in s.ensemble_weight_decays)
-    return Sweep("memorization_ensemble", profile, parts, history_every=cfg.log_every,
-                 description=f"{s.ensemble_t} models per weight decay, each trained on a random "
-                             f"{s.ensemble_subset:.0%} of one corrupted training set (chapter 8)",
+        run for seed in prof.ensemble_seeds for run in ensemble_runs(
+            prof.ensemble_t, alpha=prof.ensemble_alpha, xi=prof.ensemble_xi, wd=float(wd),
+            subset=prof.ensemble_subset, data_seed=seed, model_seed=seed)))
+        for wd in prof.ensemble_weight_decays)
+    return Sweep("memorization_ensemble", prof.name, parts, history_every=cfg.log_every,
+                 description=f"{prof.ensemble_t} models per weight decay, each trained on a random "
+                             f"{prof.ensemble_subset:.0%} of one corrupted training set (chapter 8)",
                  per_example=True)
 
 
 def capacity_weight_decays(profile: str | None = None) -> tuple:
     """The width sweep's weight decays: none, and the profile's Partial Inversion value."""
-    return (0.0, float(sizes(profile).weight_decays[1]))
+    return (0.0, float(profiles.profile(profile).weight_decays[1]))
 
 
 def _capacity_sweep(width):
     """Chapter 8's width sweep at one width (``grokbook.capacity``): the engine trains one width
     per program and a stored sweep holds one (runs, N) IPR array, so each width is a sweep."""
-    def make(profile):
-        s = sizes(profile)
-        cfg = config_of(profile, width=width, log_every=CAPACITY_LOG_EVERY)
-        runs = tuple(grid(alpha=s.alpha, xi=s.xi, wd=list(capacity_weight_decays(profile)),
+    def make(name):
+        prof = profiles.profile(name)
+        cfg = prof.config(width=width, log_every=CAPACITY_LOG_EVERY)
+        runs = tuple(grid(alpha=prof.alpha, xi=prof.xi, wd=list(capacity_weight_decays(name)),
                           seed=list(CAPACITY_SEEDS)))
-        return Sweep(f"capacity_N{width}", profile, (Part(f"N = {width}", cfg, runs),),
+        return Sweep(f"capacity_N{width}", prof.name, (Part(f"N = {width}", cfg, runs),),
                      history_every=CAPACITY_LOG_EVERY,
                      description=f"width {width} at the profile's alpha and xi, without and with "
                                  "weight decay, three seeds (chapter 8's capacity section)")
@@ -134,7 +136,7 @@ def sweep(name: str, profile: str | None = None) -> Sweep:
     """The definition of a named sweep at a profile's sizes."""
     if name not in SWEEPS:
         raise ValueError(f"sweep must be one of {tuple(SWEEPS)}, got {name!r}")
-    return SWEEPS[name](profile_name(profile))
+    return SWEEPS[name](profiles.profile(profile).name)
 
 
 def run_sweep(name_or_sweep, profile: str | None = None, *, device="auto", directory=None,
@@ -221,7 +223,7 @@ def stale_parts(meta: dict, s: Sweep) -> list:
     return changed_parts(meta.get("engine_parts"), per_example=s.per_example)
 
 
-def load_sweep(name_or_sweep, profile: str | None = None, *, directory=None) -> SweepData:
+def load_sweep(name_or_sweep, profile: str | None = None, *, directory=None) -> StoredSweep:
     """Read a stored sweep; CacheError if it is missing, stale or damaged."""
     from .. import version
     __version__ = version.__version__  # read now (a test changes it)
@@ -256,7 +258,7 @@ def load_sweep(name_or_sweep, profile: str | None = None, *, directory=None) -> 
     runs = frame("runs/", arrays)
     # the phase rules are not part of the engine digest: apply today's
     runs["phase"] = phases(runs.train_acc, runs.test_acc, runs.xi, runs.diverged)
-    return SweepData(runs=runs, history=frame("history/", arrays),
+    return StoredSweep(runs=runs, history=frame("history/", arrays),
                      ipr=arrays["ipr"], gamma=arrays.get("gamma"), provenance=meta,
                      per_example=per_example or None)
 
@@ -292,7 +294,7 @@ def _hours(seconds: float) -> str:
 
 def get_sweep(name: str, profile: str | None = None, *, recompute: bool = False,
               device="auto", directory=None, progress: bool = True, workers: int | None = None,
-              executor=None) -> SweepData:
+              executor=None) -> StoredSweep:
     """What a chapter calls: the stored result if it is there.
 
     - quick profile: a missing or stale result is trained live (it takes a minute or two);

@@ -15,7 +15,7 @@ import pandas as pd
 import torch
 
 from . import digest
-from ..core.profiles import profile_name, transformer_sizes
+from ..core.profiles import profile, transformer_sizes
 from ..core.settings import grid
 from .provenance import command_line, cpu_model, git_commit
 from ..engine.transformer import train_transformers
@@ -57,7 +57,7 @@ def code_digest(root=None) -> str:
 def diagram_path(name: str | None = None, root=None):
     """results/transformer_phase_diagram-KEY.json, KEY a hash of the profile's sizes and the grid
     (profiles with the same transformer sizes share the file: quick and book do)."""
-    name = profile_name(name)
+    name = profile(name).name
     sizes = transformer_sizes(name, device="cpu")
     definition = json.dumps({"sizes": asdict(sizes), "wds": DIAGRAM_WDS, "xis": DIAGRAM_XIS}, sort_keys=True)
     key = hashlib.sha256(definition.encode()).hexdigest()[:16]
@@ -67,7 +67,7 @@ def diagram_path(name: str | None = None, root=None):
 
 def make_diagram(name: str | None = None, *, root=None, progress: bool = True):
     """Train the profile's transformer phase diagram (one batch) and store it with provenance."""
-    name = profile_name(name)
+    name = profile(name).name
     sizes = transformer_sizes(name, device="cpu")
     result = train_transformers(diagram_runs(sizes), sizes.config(), device="cpu", progress=progress)
     path = diagram_path(name, root)
@@ -89,7 +89,7 @@ def load_diagram(name: str | None = None, root=None):
     path = diagram_path(name, root)
     if not path.exists():
         print(f"note: no stored transformer phase diagram for these sizes ({path.name}); "
-              f"make it with: python -m grokbook transformer-diagram --profile {profile_name(name)}")
+              f"make it with: python -m grokbook transformer-diagram --profile {profile(name).name}")
         return None
     record = json.loads(path.read_text())
     runs = pd.DataFrame(record["runs"])

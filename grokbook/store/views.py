@@ -1,4 +1,4 @@
-"""A stored sweep as chapters read it (``SweepData``): its runs, thinned histories, IPRs and
+"""A stored sweep as chapters read it (``StoredSweep``): its runs, thinned histories, IPRs and
 provenance, and views of the runs by panel (one phase diagram each), by setting and by grid cell."""
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ class Panel:
 
 
 def _find_panel(table: dict, label: str) -> Panel:
-    """The key of ``table`` (from ``SweepData.panels``) whose label is ``label``."""
+    """The key of ``table`` (from ``StoredSweep.panels``) whose label is ``label``."""
     for key in table:
         if key.label == label:
             return key
@@ -30,9 +30,11 @@ def _find_panel(table: dict, label: str) -> Panel:
 
 
 @dataclass
-class SweepData:
-    """A stored sweep: ``runs`` (one row per run, with its part), ``history`` (thinned),
-    ``ipr`` (K, N) and, with BatchNorm, ``gamma`` (K, N) |gamma|; ``provenance``."""
+class StoredSweep:
+    """A stored sweep read back from results/: ``runs`` (one row per run, with its part),
+    ``history`` (thinned), ``ipr`` (K, N) and, with BatchNorm, ``gamma`` (K, N) |gamma|;
+    ``provenance``.  Arrays and tables only, no networks: ``gb.train`` returns a ``SweepResult``,
+    the live networks of a sweep trained here and their tables."""
 
     runs: pd.DataFrame
     history: pd.DataFrame
