@@ -74,7 +74,7 @@ def corruption_spread(experiment, p: int, n_train: int, xi: float) -> bool:
              f"{theory['independent'][1]:.2f}, at least 3 times the spread")
 
     def counts(out, key):
-        assert isinstance(out, dict) and key in out, f'return a dict with keys "exact" and "independent"'
+        assert isinstance(out, dict) and key in out, 'return a dict with keys "exact" and "independent"'
         c = torch.as_tensor(out[key], dtype=torch.float64).reshape(-1)
         assert len(c) >= 200, f"{key}: {len(c)} seeds; the exercise asks for at least 200"
         assert ((c >= 0) & (c <= n_train) & (c == c.round())).all(), (
