@@ -93,6 +93,28 @@ def test_resume_with_another_chunk_size_gives_identical_results(tmp_path):
         assert_same_arrays(straight, resumed)
 
 
+@pytest.mark.parametrize("first,second", [(2, 3), (3, 2)])
+def test_a_resume_with_another_chunk_size_trains_only_the_missing_runs(tmp_path, first, second):
+    """The finished chunks of an interrupted sweep are kept whatever size the resume cuts the rest
+    to: the new plan holds them as they are, covers every run once and in order, and a resumed
+    chunk leaves their files untouched."""
+    from grokbook.store.files import chunk_is_current, plan_chunks
+    s = tiny()
+    partial = run_sweep(s, directory=tmp_path, chunk_runs=first, max_chunks=1, workers=1,
+                        progress=False)
+    finished = {p.name: p.read_bytes() for p in partial.glob("*.npz")}
+    assert len(finished) == 1
+    chunks = plan_chunks(s, partial, "cpu", 1, second)
+    kept = [c for c in chunks if chunk_is_current(s, c)]
+    assert [c.path.name for c in kept] == list(finished)
+    assert [(c.part, r) for c in chunks for r in range(c.lo, c.hi)] == [
+        (i, r) for i, part in enumerate(s.parts) for r in range(len(part.runs))]
+    assert all(c.hi - c.lo <= second for c in chunks if c not in kept)
+    run_sweep(s, directory=tmp_path, chunk_runs=second, max_chunks=1, workers=1, progress=False)
+    assert all((partial / name).read_bytes() == data for name, data in finished.items())
+    assert len(list(partial.glob("*.npz"))) == 2
+
+
 @pytest.mark.parametrize("bad", [dict(workers=0), dict(workers=1.5), dict(workers=True),
                                  dict(max_chunks=-1), dict(chunk_runs=0)])
 def test_run_sweep_refuses_bad_executor_settings(tmp_path, bad):

@@ -17,6 +17,7 @@ import functools
 import hashlib
 import io
 import json
+import re
 import os
 import time
 import warnings
@@ -130,20 +131,49 @@ def check_arrays(path: Path, arrays: dict, n_runs: int):
 
 def plan_chunks(s: Sweep, folder: Path, device, workers: int | None,
                 chunk_runs: int | None = None) -> list:
-    """The chunks of sweep ``s``, each a file in ``folder`` named by its runs: ``chunk_runs`` runs
-    each, by default CPU_CHUNK_RUNS on a CPU and GPU_CHUNK_RUNS on a GPU for one worker (or
-    SLURM), and two per worker and part, but at least MIN_CHUNK_RUNS, for several."""
+    """The chunks of sweep ``s``, each a file in ``folder`` named by its runs, in run order.
+
+    The chunks already finished in ``folder`` (current, whatever size they were cut to) are kept;
+    the runs between them are cut into chunks of ``chunk_runs`` runs, by default CPU_CHUNK_RUNS on
+    a CPU and GPU_CHUNK_RUNS on a GPU for one worker (or SLURM), and two per worker and part, but
+    at least MIN_CHUNK_RUNS, for several.  So a sweep resumed with another ``chunk_runs`` (or
+    another number of workers) trains only the runs no finished chunk holds."""
     chunks, first = [], 0
     for i, part in enumerate(s.parts):
+        n = len(part.runs)
         one = GPU_CHUNK_RUNS if str(device).startswith("cuda") else CPU_CHUNK_RUNS
         size = chunk_runs or (one if not workers or workers == 1 else
-                              max(MIN_CHUNK_RUNS, -(-len(part.runs) // (2 * workers))))
-        for lo in range(0, len(part.runs), size):
-            hi = min(len(part.runs), lo + size)
-            chunks.append(Chunk(i, lo, hi, first + lo, folder / f"part{i}-runs{lo}-{hi}.npz",
-                                f"{s.name}-{s.profile}-part{i}-runs{lo}-{hi}"))
-        first += len(part.runs)
+                              max(MIN_CHUNK_RUNS, -(-n // (2 * workers))))
+        new = lambda lo, hi: Chunk(i, lo, hi, first + lo, folder / f"part{i}-runs{lo}-{hi}.npz",
+                                   f"{s.name}-{s.profile}-part{i}-runs{lo}-{hi}")
+        lo = 0
+        for a, b in finished_ranges(s, folder, i, n) + [(n, n)]:
+            chunks += [new(x, min(a, x + size)) for x in range(lo, a, size)]
+            if a < b:
+                chunks.append(new(a, b))
+            lo = b
+        first += n
     return chunks
+
+
+def finished_ranges(s: Sweep, folder: Path, part: int, n_runs: int) -> list:
+    """The run ranges [(lo, hi), ...] of part ``part`` that current chunk files in ``folder``
+    hold, sorted and disjoint (of two overlapping files, the one starting first is kept)."""
+    found = []
+    for path in Path(folder).glob(f"part{part}-runs*-*.npz"):
+        m = re.fullmatch(rf"part{part}-runs(\d+)-(\d+)\.npz", path.name)
+        if not m:
+            continue
+        lo, hi = int(m[1]), int(m[2])
+        chunk = Chunk(part, lo, hi, 0, path, path.stem)
+        if 0 <= lo < hi <= n_runs and chunk_is_current(s, chunk):
+            found.append((lo, hi))
+    kept, end = [], 0
+    for lo, hi in sorted(found):
+        if lo >= end:
+            kept.append((lo, hi))
+            end = hi
+    return kept
 
 
 def chunk_is_current(s: Sweep, chunk: Chunk) -> bool:

@@ -148,7 +148,8 @@ def run_sweep(name_or_sweep, profile: str | None = None, *, device="auto", direc
     Each part is split into chunks of ``chunk_runs`` runs (default ``files.plan_chunks``: 36 on
     a CPU, 289 on a GPU in one process or on SLURM; two chunks per worker and part, at least
     MIN_CHUNK_RUNS runs, with several workers); each finished chunk is saved at once under a name
-    that records its runs, so an interrupted sweep resumes with any chunk size.  Where the chunks
+    that records its runs, so an interrupted sweep resumes with any chunk size: the chunks that
+    finished are kept as they are, and only the runs none of them holds are cut anew.  Where the chunks
     train (``grokbook.store.executors``): ``executor``, a Dask scheduler's address
     ("tcp://host:8786"), a ``distributed.Client`` or an Executor (``Slurm(...)``); else
     ``workers`` local processes, each with ``torch.get_num_threads() // workers`` threads.  The
