@@ -8,25 +8,15 @@
 - phases: phase diagrams (chapters 6, 10) and the introduction's figure.
 - memorization: chapters 8 and 9.
 
-Nothing is imported here: ``every_plot()`` reads the public functions (``__all__``) of each module.
+``every_plot()`` holds the public functions (``__all__``) of each module.
 """
 from __future__ import annotations
 
-import importlib
+from ..catalog import public_members
 
 CHAPTERS = ("style", "task", "training", "neurons", "pruning", "phases", "memorization")
 
 
 def every_plot() -> dict:
     """{name: function} of every module in CHAPTERS (a name in two modules is an error)."""
-    found = {}
-    for chapter in CHAPTERS:
-        module = importlib.import_module(f"{__name__}.{chapter}")
-        names = getattr(module, "__all__", None) or [
-            n for n, v in vars(module).items()
-            if callable(v) and not n.startswith("_") and getattr(v, "__module__", None) == module.__name__]
-        for name in names:
-            if name in found:
-                raise ValueError(f"{name} is defined in two modules of {__name__}")
-            found[name] = getattr(module, name)
-    return found
+    return public_members(__name__, CHAPTERS)
