@@ -20,7 +20,8 @@ def test_weight_decay_sweep_defines_the_profiles_four_weight_decays(name):
     want = profile(name)
     runs = [r for part in s.parts for r in part.runs]
     assert sorted({r.wd for r in runs}) == sorted(want.weight_decays)
-    expected = set(itertools.product(want.alphas, want.xis, want.weight_decays, want.seeds))
+    alphas, xis = want.weight_decay_axes or (want.alphas, want.xis)
+    expected = set(itertools.product(alphas, xis, want.weight_decays, want.seeds))
     got = [(r.alpha, r.xi, r.wd, r.data_seed) for r in runs]
     assert all(r.model_seed == r.data_seed for r in runs)
     assert len(got) == len(set(got)) == len(expected)  # every cell once per seed

@@ -112,3 +112,31 @@ def test_phase_counts_add_up(wd_sweep):
         assert row.sum() == (wd_sweep.runs.wd == wd).sum() == 6
         for ph in gb.PHASES:
             assert row[ph] == ((wd_sweep.runs.wd == wd) & (wd_sweep.runs.phase == ph)).sum()
+
+
+def test_phase_counts_per_cell_count_each_cell_once_by_its_majority():
+    """A hand-made panel: three seeds per cell, the majority phase counted once per cell (a tie
+    goes to the phase listed first in OUTCOMES), against a brute-force count."""
+    import pandas as pd
+    rng = np.random.default_rng(3)
+    rows = []
+    for wd in (0.0, 5.0):
+        for alpha in (0.3, 0.6):
+            for xi in (0.0, 0.2, 0.4):
+                for seed in range(3):
+                    rows.append(dict(wd=wd, alpha=alpha, xi=xi, data_seed=seed,
+                                     phase=str(rng.choice(gb.PHASES[:3]))))
+    runs = pd.DataFrame(rows)
+    counts = gb.phase_counts(runs, "wd", per="cell")
+    for wd, row in counts.iterrows():
+        expected = {ph: 0 for ph in gb.PHASES}
+        panel = runs[runs.wd == wd]
+        for _, cell in panel.groupby(["alpha", "xi"]):
+            tally = {ph: int((cell.phase == ph).sum()) for ph in gb.OUTCOMES}
+            best = max(tally.values())
+            expected[next(ph for ph in gb.OUTCOMES if tally[ph] == best)] += 1
+        assert row.to_dict() == expected and row.sum() == 6
+    assert gb.phase_counts(runs[runs.data_seed == 0], "wd", per="cell").equals(
+        gb.phase_counts(runs[runs.data_seed == 0], "wd"))  # one seed: cells are runs
+    with pytest.raises(ValueError, match="per must be 'run' or 'cell'"):
+        gb.phase_counts(runs, "wd", per="seed")

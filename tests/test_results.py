@@ -1,11 +1,13 @@
 """The committed results are what the code makes.
 
 results/ holds every sweep the chapters read (the quick profile's, for CI, and the book
-profile's, for the rendered book and as the full profile's stand-in).  Retraining them all takes
+profile's, for the rendered book and as the full profile's stand-in, and the full profile's
+weight-decay diagram at the paper's size).  Retraining them all takes
 over an hour, so this test retrains a few runs of each: one run per panel (a phase diagram, a
 BatchNorm part, an ensemble's weight decay), chosen at random among the runs that had settled
 (train and test accuracy within SETTLED = 0.02 over the last quarter of training; a run still
-grokking or unlearning at its last step ends wherever the rounding puts it).  The seed of that
+grokking or unlearning at its last step ends wherever the rounding puts it), and among those in
+Partial or Full Inversion where the panel has any.  The seed of that
 choice is printed in the test log's header (``spot-check seed: ...``); set
 GROKBOOK_SPOTCHECK_SEED to replay it.
 
@@ -44,6 +46,7 @@ CORRUPT_TOL = 0.15
 MEAN_IPR_TOL = 0.05
 LOW_SHARE_TOL = 0.1
 SETTLED = 0.02
+INVERSION = ("Partial Inversion", "Full Inversion")
 FILES = sorted(results_dir().glob("*.npz"))
 NAME = re.compile(r"^(?P<name>.+)-(?P<profile>quick|book|full)-(?P<key>[0-9a-f]{16})\.npz$")
 # The width sweep's quick files have the book's sizes and seeds, so they hold the book's numbers
@@ -86,11 +89,15 @@ def settled(data) -> set:
 
 def chosen_runs(data, rng) -> list[int]:
     """One run (its global index) per panel of a stored sweep, at random among its settled runs
-    (all of its runs if none is)."""
+    in Partial or Full Inversion where the panel has any (the phases the paper's claims are
+    about, and the ones whose numbers drift most), else among its settled runs (all of its runs
+    if none is)."""
     calm = settled(data)
     out = []
     for runs in data.panels().values():
-        pool = [r for r in runs.run if r in calm] or list(runs.run)
+        steady = runs[runs.run.isin(calm)]
+        inverted = steady[steady.phase.isin(INVERSION)]
+        pool = list(inverted.run) or list(steady.run) or list(runs.run)
         out.append(int(rng.choice(pool)))
     return out
 

@@ -445,12 +445,22 @@ def test_cell_picks_one_seed(tmp_path):
 
 
 def test_named_sweeps_match_the_paper():
+    # the weight-decay diagram: the paper's Figure 3, 9 alpha x 9 xi, trained panel after panel
+    # with wd 0 and 15 (the figure's two panels) first, so a sweep that outlasts a session
+    # finishes them first
     wd = sweeps.sweep("weight_decay_phase_diagram", "full")
     runs = pd.DataFrame([r.__dict__ for r in wd.parts[0].runs])
-    assert wd.n_runs == 17 * 17 * 4
+    assert wd.n_runs == 9 * 9 * 4
     assert sorted(runs.wd.unique()) == [0, 5, 15, 20]
-    assert runs.alpha.nunique() == 17 and runs.alpha.min() == 0.1 and runs.alpha.max() == 0.9
-    assert runs.xi.nunique() == 17
+    assert runs.wd.tolist() == [w for w in (0, 15, 5, 20) for _ in range(81)]
+    assert runs.alpha.nunique() == 9 and runs.alpha.min() == 0.1 and runs.alpha.max() == 0.9
+    assert runs.xi.nunique() == 9 and runs.xi.min() == 0.0 and runs.xi.max() == 0.8
+    for _, panel in runs.groupby("wd"):  # every cell once, in grid order (alpha, then xi)
+        assert list(zip(panel.alpha, panel.xi)) == [(a, x) for a in sorted(set(runs.alpha))
+                                                     for x in sorted(set(runs.xi))]
+    # the other full diagrams keep the 17 x 17 grid
+    drop_runs = sweeps.sweep("dropout_phase_diagram", "full").parts[0].runs
+    assert len({(r.alpha, r.xi) for r in drop_runs}) == 17 * 17
     cfg = wd.parts[0].config
     assert (cfg.p, cfg.width, cfg.steps) == (97, 500, 2000)
     drop = pd.DataFrame([r.__dict__ for r in sweeps.sweep("dropout_phase_diagram", "full").parts[0].runs])
@@ -464,6 +474,17 @@ def test_named_sweeps_match_the_paper():
         sweeps.sweep("no_such_sweep")
     with pytest.raises(ValueError, match="chunk_runs"):
         run_sweep(tiny(), chunk_runs=0)
+
+
+def test_weight_decay_order_must_list_the_profiles_weight_decays(monkeypatch):
+    import dataclasses
+    from grokbook.core import profiles
+    full = profiles.PROFILES["full"]
+    for order in ((0, 15, 5), (0, 15, 5, 21), (0, 0, 15, 5, 20)):
+        monkeypatch.setitem(profiles.PROFILES, "full",
+                            dataclasses.replace(full, weight_decay_order=order))
+        with pytest.raises(ValueError, match="weight_decay_order .* must list the weight decays"):
+            sweeps.sweep("weight_decay_phase_diagram", "full")
 
 
 def test_a_sweep_trains_in_this_process_by_default(tmp_path):

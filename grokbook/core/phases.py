@@ -19,6 +19,7 @@ absorbs the corrupted labels that are right by chance and a few stragglers.
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 from .settings import check_fraction
 
@@ -67,8 +68,18 @@ def phase_grid(runs, value_col: str = "phase"):
     return alphas, xis, table.to_numpy()
 
 
-def phase_counts(runs, by: str):
-    """How many cells of each panel fall in each phase: a (value x phase) table."""
+def phase_counts(runs, by: str, per: str = "run"):
+    """How many runs (``per="run"``) or cells (``per="cell"``: each (alpha, xi) cell once, in
+    the phase most of its runs end in, as ``majority_grid`` colours it) of each panel fall in
+    each phase: a (value of ``by`` x phase) table."""
+    if per not in ("run", "cell"):
+        raise ValueError(f"per must be 'run' or 'cell', got {per!r}")
+    if per == "cell":
+        rows = []
+        for value, panel in runs.groupby(by):
+            table = majority_grid(panel)[2]
+            rows += [{by: value, "phase": ph} for ph in table.ravel() if ph is not None]
+        runs = pd.DataFrame(rows, columns=[by, "phase"])
     counts = runs.groupby(by)["phase"].value_counts().unstack(fill_value=0)
     shown = list(PHASES) + [o for o in OUTCOMES[len(PHASES):] if o in counts.columns]
     return counts.reindex(columns=shown, fill_value=0)

@@ -51,10 +51,21 @@ def _phase_diagram(name, prof, knob, values, description, seeds=(0,), **config):
 
 def _weight_decay_diagram(name):
     prof = profiles.profile(name)
-    return _phase_diagram(
+    s = _phase_diagram(
         "weight_decay_phase_diagram", prof, "wd", prof.weight_decays,
         "phase diagram over alpha x xi for the profile's four weight decays (paper Fig. 3: "
         "0 / 5 / 15 / 20), each cell with the profile's seeds", seeds=prof.seeds)
+    if prof.weight_decay_axes is None and prof.weight_decay_order is None:
+        return s
+    alphas, xis = prof.weight_decay_axes or (prof.alphas, prof.xis)
+    order = prof.weight_decay_order or prof.weight_decays
+    if sorted(map(float, order)) != sorted(map(float, prof.weight_decays)):
+        raise ValueError(f"profile {prof.name!r}: weight_decay_order {order} must list the "
+                         f"weight decays {prof.weight_decays}, each once")
+    (part,) = s.parts
+    runs = tuple(run for wd in order for run in grid(
+        alpha=list(alphas), xi=list(xis), wd=[wd], seed=list(prof.seeds)))
+    return dataclasses.replace(s, parts=(dataclasses.replace(part, runs=runs),))
 
 
 def _dropout_diagram(name):

@@ -1,7 +1,8 @@
 """Phase diagrams: alpha against xi, each cell coloured by its phase.
 
-- chapter 6, regularization: ``phase_diagram``, ``phase_diagrams`` (one per regularizer value) and
-  ``sweep_cell`` (the phase explorer's view of one cell).
+- chapter 6, regularization: ``phase_diagram``, ``phase_diagrams`` (one per regularizer value),
+  ``phase_diagrams_beside`` (two networks' diagrams, one row each) and ``sweep_cell`` (the phase
+  explorer's view of one cell).
 - chapter 10, transformers: ``weight_decay_diagram`` (weight decay against xi).
 - the introduction: ``hero``, the book's opening figure.
 """
@@ -21,7 +22,8 @@ from .neurons import ipr_split
 from .style import PHASE_COLORS, get_ax
 from .training import STAGE_METRICS, curves, stage_panels
 
-__all__ = ["phase_diagram", "phase_diagrams", "sweep_cell", "weight_decay_diagram", "hero"]
+__all__ = ["phase_diagram", "phase_diagrams", "phase_diagrams_beside", "sweep_cell",
+           "weight_decay_diagram", "hero"]
 
 
 def phase_diagram(runs, ax=None, title: str = "", mark=None, legend: bool = True):
@@ -77,6 +79,37 @@ def phase_diagrams(runs, by: str, panels=None, axes=None, titles=None):
         if k % ncol:
             ax.set_ylabel("")
     _phase_legend(axes[-1], data.phase, data.groupby([by, "alpha", "xi"]).phase.nunique().gt(1).any())
+    return axes
+
+
+def phase_diagrams_beside(rows: dict, by: str, axes=None):
+    """Several sweeps' phase diagrams, one row per sweep: ``rows`` maps a row's label (e.g. the
+    network's sizes) to its runs table; the columns are the values of column ``by`` in sorted
+    order, paired by position (the rows must have as many values each).  One legend for all.
+    Returns the axes, an array of shape (rows, columns)."""
+    if not rows:
+        raise ValueError("rows must hold at least one runs table")
+    values = {label: sorted(runs[by].unique()) for label, runs in rows.items()}
+    ncol = {len(v) for v in values.values()}
+    if len(ncol) != 1:
+        raise ValueError(f"every row must have as many values of {by!r}: {values}")
+    ncol = ncol.pop()
+    if axes is None:
+        axes = plt.subplots(len(rows), ncol, figsize=(2.35 * ncol + 1.6, 2.6 * len(rows)),
+                            layout="constrained", squeeze=False)[1]
+    axes = np.asarray(axes).reshape(len(rows), ncol)
+    disagree = False
+    for r, (label, runs) in enumerate(rows.items()):
+        for c, v in enumerate(values[label]):
+            ax = phase_diagram(runs[runs[by] == v], ax=axes[r, c], title=f"{label}\n{by} = {v:g}",
+                               legend=False)
+            if c:
+                ax.set_ylabel("")
+            if r < len(rows) - 1:
+                ax.set_xlabel("")
+        disagree |= bool(runs.groupby([by, "alpha", "xi"]).phase.nunique().gt(1).any())
+    every = pd.concat(list(rows.values()))
+    _phase_legend(axes[0, -1], every.phase, disagree)
     return axes
 
 
