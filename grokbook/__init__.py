@@ -18,7 +18,8 @@ from .engine import cpu as _cpu
 
 _cpu.start_threads_flushing()  # before any other torch work of ours (see its docstring)
 from .core import profiles, settings
-from .core.phases import OUTCOMES, PHASES, THRESHOLD, phase, phase_counts, phase_grid, phases
+from .core.phases import (OUTCOMES, PHASES, THRESHOLD, cell_phases, phase, phase_counts,
+                          phase_grid, phases)
 from .core.profiles import PROFILES, Profile, profile, setup
 from .core.settings import OPS, Config, Run, TransformerConfig, grid
 from .engine import data, fourier, models, transformer

@@ -1,7 +1,7 @@
 """Write the standard first two cells into every chapter, from _config.yml.
 
-Every chapter opens with the same two cells: a Colab badge (hidden in the
-rendered book, which has its own launch button) and a setup cell (likewise hidden there) that is safe
+Every chapter opens with the same two cells: a Colab badge, which opens the chapter's Colab
+copy (colab/, made by grokbook.teaching.colab), and a setup cell (hidden in the book) that is safe
 to re-run -- in Colab it clones the repository (the package *and* its cached
 results) and puts it on the path; anywhere else it does nothing.  The
 repository URL lives in _config.yml only (grokbook.teaching.book reads it); this script copies it here.
@@ -23,14 +23,19 @@ SETUP = '''# Setup (safe to re-run). In Colab: fetch the repository -- the grokb
 import os, subprocess, sys
 if "google.colab" in sys.modules:
     if not os.path.isdir("grokbook-repo"):
-        subprocess.run(["git", "clone", "--depth", "1", "--branch", "{branch}", "{url}", "grokbook-repo"], check=True)
+        fetched = subprocess.run(["git", "clone", "--depth", "1", "--branch", "{branch}", "{url}", "grokbook-repo"],
+                                 capture_output=True, text=True)
+        if fetched.returncode:
+            raise SystemExit("Could not fetch the book's repository, {url} (branch {branch}): "
+                             "check the address in this cell, or upload the repository as the folder grokbook-repo.")
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-r", "grokbook-repo/requirements.txt"], check=True)
     sys.path.insert(0, os.path.abspath("grokbook-repo"))'''
 
 def standard_cells(path: Path):
     url, branch = repository()
-    badge = {"cell_type": "markdown", "id": "colab-badge", "metadata": {"tags": ["remove-cell"]},
-             "source": colab_badge(path.relative_to(ROOT).as_posix())}
+    # the badge opens the chapter's Colab copy (colab/, plain Markdown: grokbook.teaching.colab)
+    badge = {"cell_type": "markdown", "id": "colab-badge", "metadata": {},
+             "source": colab_badge(f"colab/{path.name}")}
     setup = {"cell_type": "code", "execution_count": None, "id": "setup", "metadata": {"tags": ["remove-cell"]},
              "outputs": [], "source": SETUP.format(url=url, branch=branch)}
     return [badge, setup]
@@ -44,7 +49,7 @@ def _src(cell):
 def is_standard(cell, want):
     return cell.get("cell_type") == want["cell_type"] and _src(cell) == want["source"] \
         and cell.get("id") == want["id"] \
-        and cell.get("metadata", {}).get("tags") == want["metadata"]["tags"]
+        and cell.get("metadata", {}).get("tags") == want["metadata"].get("tags")
 
 
 def sync(path: Path, check: bool) -> bool:

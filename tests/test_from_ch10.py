@@ -165,3 +165,17 @@ def test_the_mlp_block_has_wide_times_d_neurons_with_an_ipr_each(chapter_like):
     assert ipr.shape == (len(result.runs), T.wide * T.d)
     assert torch.isfinite(ipr).all() and (ipr > 0).all() and (ipr <= 1 + 1e-6).all()
     np.testing.assert_allclose(ipr.mean(1).numpy(), result.runs.mean_ipr.to_numpy(), rtol=1e-5)
+
+
+def test_chapter_never_asserts_at_unmeasured_transformer_sizes(capsys):
+    """The paper's transformer sizes were never run: on a GPU in the full profile the chapter
+    trains the book's (whose phases were measured), and says so; exercise 5 asks for them."""
+    book = transformer_sizes("book")
+    assert not TRANSFORMERS["full"].measured and TRANSFORMERS["book"].measured
+    assert transformer_sizes("full", "cuda", quiet=False) == book
+    assert "have never been run" in capsys.readouterr().out
+    assert transformer_sizes("full", "cpu", quiet=False) == book
+    assert "a GPU's" in capsys.readouterr().out
+    assert transformer_sizes("full", "cuda", measured_only=False) == TRANSFORMERS["full"]
+    assert transformer_sizes("full", "cpu", measured_only=False) == book  # a CPU: never the paper's
+    assert transformer_sizes("book", "cuda") == book

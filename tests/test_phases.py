@@ -136,6 +136,11 @@ def test_phase_counts_per_cell_count_each_cell_once_by_its_majority():
             best = max(tally.values())
             expected[next(ph for ph in gb.OUTCOMES if tally[ph] == best)] += 1
         assert row.to_dict() == expected and row.sum() == 6
+    table = gb.cell_phases(runs, "wd")
+    assert len(table) == 12
+    for r in table.itertuples():
+        cell = runs[(runs.wd == r.wd) & (runs.alpha == r.alpha) & (runs.xi == r.xi)]
+        assert r.share == (cell.phase == r.phase).mean() >= 1 / 3
     assert gb.phase_counts(runs[runs.data_seed == 0], "wd", per="cell").equals(
         gb.phase_counts(runs[runs.data_seed == 0], "wd"))  # one seed: cells are runs
     with pytest.raises(ValueError, match="per must be 'run' or 'cell'"):

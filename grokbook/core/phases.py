@@ -75,14 +75,23 @@ def phase_counts(runs, by: str, per: str = "run"):
     if per not in ("run", "cell"):
         raise ValueError(f"per must be 'run' or 'cell', got {per!r}")
     if per == "cell":
-        rows = []
-        for value, panel in runs.groupby(by):
-            table = majority_grid(panel)[2]
-            rows += [{by: value, "phase": ph} for ph in table.ravel() if ph is not None]
-        runs = pd.DataFrame(rows, columns=[by, "phase"])
+        runs = cell_phases(runs, by)
     counts = runs.groupby(by)["phase"].value_counts().unstack(fill_value=0)
     shown = list(PHASES) + [o for o in OUTCOMES[len(PHASES):] if o in counts.columns]
     return counts.reindex(columns=shown, fill_value=0)
+
+
+def cell_phases(runs, by: str):
+    """One row per panel (value of ``by``) and (alpha, xi) cell: the phase most of the cell's
+    runs (seeds) end in, as ``majority_grid`` colours it, and ``share``, the fraction of them in
+    it (1: the seeds agree)."""
+    rows = []
+    for value, panel in runs.groupby(by):
+        alphas, xis, table, share = majority_grid(panel)
+        rows += [{by: value, "alpha": a, "xi": x, "phase": table[i, j], "share": share[i, j]}
+                 for i, a in enumerate(alphas) for j, x in enumerate(xis)
+                 if table[i, j] is not None]
+    return pd.DataFrame(rows, columns=[by, "alpha", "xi", "phase", "share"])
 
 
 def majority_grid(runs):

@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+SOLUTION_TAG = "hide-cell"  # a solution cell of a chapter's Exercises (collapsed in the book)
 BADGE = ("[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]"
          "(https://colab.research.google.com/github/{slug}/blob/{branch}/{path})")
 

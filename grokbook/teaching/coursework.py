@@ -36,9 +36,9 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import book, checks
+from . import book, checks, colab
 
-SOLUTION_TAG = "hide-cell"
+SOLUTION_TAG = book.SOLUTION_TAG
 NOTE = ("> **Coursework version.** The solutions of this chapter's exercises are removed; their "
         "statements and hints are kept. Write each function where it raises `NotImplementedError`; the "
         "cell's `gb.checks` call tests it (a function against the reference on random inputs, an "
@@ -249,6 +249,7 @@ def write_assignments(out_dir, chapters=None) -> list[Path]:
     """Write the student notebook of every chapter (default: the _toc.yml's) into ``out_dir``."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    glue, refs = colab.read_glue(), colab.references()
     written = []
     for path in (book.chapters() if chapters is None else [Path(p) for p in chapters]):
         target = out_dir / path.name
@@ -256,7 +257,9 @@ def write_assignments(out_dir, chapters=None) -> list[Path]:
             rel = target.resolve().relative_to(book.ROOT).as_posix()
         except ValueError:  # outside the repository: a path for wherever the instructor publishes it
             rel = f"assignments/{path.name}"
-        nb = student_notebook(json.loads(Path(path).read_text()), book.colab_badge(rel))
+        # the chapter without its solutions, in the plain Markdown of its Colab copy
+        nb = colab.colab_notebook(student_notebook(json.loads(Path(path).read_text())), Path(path),
+                                  glue[Path(path).stem], refs, badge_path=rel)
         target.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
         written.append(target)
     return written
