@@ -11,7 +11,7 @@ PIP = $(PYTHON) -m pip
 # On a CPU the full profile trains p = 97 networks for minutes per chapter: book unless asked.
 PROFILE ?= $(shell $(PYTHON) -c "import torch; print('full' if torch.cuda.is_available() else 'book')" 2>/dev/null || echo book)
 
-.PHONY: setup book pages test test-fast test-full quick-sweeps results check-html demo bench bench-cpu bench-transformer assignments reproduce clean
+.PHONY: setup book pages test test-fast test-full quick-sweeps results colab check-html demo bench bench-cpu bench-transformer assignments reproduce clean
 
 # torch: keep whatever torch is there (Colab, a GPU box); else take the CPU build 2.13.0.
 setup:
@@ -57,6 +57,12 @@ quick-sweeps:
 results: setup
 	$(PYTHON) -m grokbook sweep --all --profile book --workers 1
 	$(PYTHON) -m grokbook transformer-diagram --profile book
+
+# The chapters' Colab copies (colab/, plain Markdown): the numbers the chapters glued when `make
+# test` executed them in the book profile go to results/glue-book.json, then the notebooks are
+# written.  Run it after the results or a chapter change (tests/test_colab.py says when).
+colab:
+	$(PYTHON) -m grokbook.teaching.colab --glue-from _build/chapters/book --write
 
 # Headless Chromium over the built pages (figures load, links resolve); screenshots in _build/screenshots.
 check-html:
