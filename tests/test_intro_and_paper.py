@@ -81,6 +81,23 @@ def test_paper_page_weight_decay_rows(sweep):
     assert f"{lo}% to {hi}% of the neurons keep an IPR below 0.3" in PAPER
 
 
+def test_paper_page_weight_decay_row_at_the_papers_size():
+    """Row (iii) at p = 97, N = 500 (the full profile's diagram, one seed per cell): the cells in
+    Full Inversion at wd 15, and without weight decay the cells that invert, as the page states
+    them."""
+    paper = gb.get_sweep("weight_decay_phase_diagram", "full", progress=False)
+    assert (paper.config().p, paper.config().width, paper.config().steps) == (97, 500, 2000)
+    cells = gb.cell_phases(paper.runs, "wd")
+    full = cells[(cells.wd == 15) & (cells.phase == "Full Inversion")]
+    assert (f"Full Inversion covers {len(full)} of the {len(cells[cells.wd == 15])} cells "
+            f"($\\xi$ {full.xi.min():g} to {full.xi.max():g}, $\\alpha \\ge {full.alpha.min():g}$)") in PAPER
+    band = cells[(cells.wd == 0) & cells.phase.isin(["Partial Inversion", "Full Inversion"])]
+    partial = band[band.phase == "Partial Inversion"]
+    assert (f"without weight decay {len(band)} cells invert, {len(partial)} of them in Partial "
+            f"Inversion ($\\alpha \\ge {partial.alpha.min():g}$, $\\xi$ {partial.xi.min():g} to "
+            f"{partial.xi.max():g})") in PAPER
+
+
 def test_paper_page_table():
     """Every row has a verdict of the three the page defines; every figure it links is a figure
     of a chapter (the build's nitpicky mode would also fail on a dangling one)."""

@@ -59,7 +59,9 @@ def diagram_path(name: str | None = None, root=None):
     (profiles with the same transformer sizes share the file: quick and book do)."""
     name = profile(name).name
     sizes = transformer_sizes(name, device="cpu")
-    definition = json.dumps({"sizes": asdict(sizes), "wds": DIAGRAM_WDS, "xis": DIAGRAM_XIS}, sort_keys=True)
+    # the sizes that train the runs: whether they were ever measured is no part of the definition
+    trained = {k: v for k, v in asdict(sizes).items() if k != "measured"}
+    definition = json.dumps({"sizes": trained, "wds": DIAGRAM_WDS, "xis": DIAGRAM_XIS}, sort_keys=True)
     key = hashlib.sha256(definition.encode()).hexdigest()[:16]
     root = Path(__file__).resolve().parents[2] / "results" if root is None else Path(root)
     return root / f"transformer_phase_diagram-{key}.json"
