@@ -26,7 +26,7 @@ LEFT = re.compile(r"\{[a-z]+(?::[a-z]+)*\}(?:`|<code>)|:::|\{dropdown\}")
 
 def rendered(nb: dict) -> str:
     """The notebook's Markdown cells, rendered as CommonMark HTML."""
-    return "\n".join(MD.render(colab._source(c)) for c in nb["cells"] if c["cell_type"] == "markdown")
+    return "\n".join(MD.render(book.cell_source(c)) for c in nb["cells"] if c["cell_type"] == "markdown")
 
 
 def inline(md_text: str) -> str:
@@ -42,7 +42,7 @@ def expected_pieces(chapter) -> list[str]:
     for c in nb["cells"]:
         if c["cell_type"] != "markdown":
             continue
-        for m in colab.ROLE.finditer(colab._source(c)):
+        for m in colab.ROLE.finditer(book.cell_source(c)):
             if m["role"] == "glue:text":
                 name, _, spec = m["body"].partition(":")
                 pieces.append(html.escape(colab.glued_text(glue[name], spec), quote=False))
@@ -68,12 +68,12 @@ def assert_plain_and_complete(nb: dict, chapter) -> None:
 def test_colab_notebook_renders_completely(chapter):
     nb = json.loads((colab.COLAB_DIR / chapter.name).read_text())
     assert_plain_and_complete(nb, chapter)
-    assert colab.book.colab_badge(f"colab/{chapter.name}") in colab._source(nb["cells"][0])
-    solutions = [c for c in nb["cells"] if colab._source(c).startswith(colab.SOLUTION_TITLE)]
+    assert colab.book.colab_badge(f"colab/{chapter.name}") in book.cell_source(nb["cells"][0])
+    solutions = [c for c in nb["cells"] if book.cell_source(c).startswith(colab.SOLUTION_TITLE)]
     assert all(c["metadata"]["cellView"] == "form" for c in solutions)
     original = json.loads(chapter.read_text())
     assert len(solutions) == len(coursework.solution_cells(original))  # every one collapsed
-    code = lambda n: [colab._source(c).removeprefix(colab.SOLUTION_TITLE + "\n")
+    code = lambda n: [book.cell_source(c).removeprefix(colab.SOLUTION_TITLE + "\n")
                       .removeprefix(colab.CHECKS_TITLE + "\n").removeprefix(colab.NUMBERS_TITLE + "\n")
                       for c in n["cells"] if c["cell_type"] == "code"]
     assert code(nb) == code(original)  # the same code, cell for cell
@@ -85,7 +85,7 @@ def test_student_notebooks_render_completely(tmp_path):
     for path, chapter in zip(written, CHAPTERS):
         nb = json.loads(path.read_text())
         assert_plain_and_complete(nb, chapter)
-        assert not any(colab._source(c).startswith(colab.SOLUTION_TITLE) for c in nb["cells"])
+        assert not any(book.cell_source(c).startswith(colab.SOLUTION_TITLE) for c in nb["cells"])
 
 
 def test_committed_colab_notebooks_are_what_the_chapters_make():
@@ -161,7 +161,7 @@ def test_glued_values_are_read_from_an_executed_chapter():
 def test_setup_cell_fails_with_one_sentence_when_the_repository_cannot_be_fetched(tmp_path):
     """In Colab (``google.colab`` imported) with an address that cannot be cloned, the setup cell
     stops with one sentence that names the address, not a traceback."""
-    setup = colab._source(json.loads(CHAPTERS[0].read_text())["cells"][1])
+    setup = book.cell_source(json.loads(CHAPTERS[0].read_text())["cells"][1])
     url, _ = book.repository()
     assert url in setup
     script = tmp_path / "setup.py"

@@ -34,3 +34,9 @@ def colab_badge(path: str) -> str:
     the repository's branch."""
     url, branch = repository()
     return BADGE.format(slug=url.removeprefix("https://github.com/"), branch=branch, path=path)
+
+
+def cell_source(cell) -> str:
+    """A notebook cell's source as one string (nbformat stores a string or a list of lines)."""
+    s = cell.get("source", "")
+    return "".join(s) if isinstance(s, list) else s

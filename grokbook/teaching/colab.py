@@ -98,7 +98,7 @@ def read_glue(path: Path = GLUE_FILE) -> dict:
 def glued_names(nb: dict) -> set:
     """The names a chapter's prose pastes (its ``{glue:text}`` roles)."""
     return {m["body"].split(":", 1)[0] for c in nb["cells"] if c["cell_type"] == "markdown"
-            for m in ROLE.finditer(_source(c)) if m["role"] == "glue:text"}
+            for m in ROLE.finditer(book.cell_source(c)) if m["role"] == "glue:text"}
 
 
 # ----------------------------------------------------------------------------- the references
@@ -124,8 +124,8 @@ def references(path: Path = BIB) -> dict:
                  else f"{last[0]} *et al.*")
         full_names = [" ".join(p.first_names + p.middle_names + p.prelast_names + p.last_names)
                       for p in people]
-        authors = ", ".join(full_names[:-1]) + (", and " if len(full_names) > 2 else " and ") + \
-            full_names[-1] if len(full_names) > 1 else "".join(full_names)
+        authors = (" and ".join(full_names) if len(full_names) <= 2
+                   else ", ".join(full_names[:-1]) + ", and " + full_names[-1])
         f = {k: v.replace("{", "").replace("}", "") for k, v in entry.fields.items()}
         venue = f.get("booktitle") or f.get("journal") or f.get("publisher") or ""
         where = f.get("url") or (f"https://arxiv.org/abs/{f['eprint']}" if "eprint" in f else "")
@@ -173,14 +173,19 @@ def _cited(role: str, body: str, ctx: Context) -> str:
     return "[" + "; ".join(ctx.refs[k].text(narrative=False) for k in keys) + "]"
 
 
-def _page(body: str) -> str:
+def _text_and_target(body: str):
+    """A role's ``text <target>`` form as (text, target); (None, body) for a bare target."""
     m = re.fullmatch(r"(?P<text>.*?)\s*<(?P<target>[^>]+)>", body, re.S)
-    target = m["target"] if m else body
+    return (m["text"], m["target"]) if m else (None, body)
+
+
+def _page(body: str) -> str:
+    text, target = _text_and_target(body)
     source = next((book.ROOT / "book" / f"{target}{ext}" for ext in (".md", ".ipynb")
                    if (book.ROOT / "book" / f"{target}{ext}").exists()), None)
     if source is None:
         raise KeyError(f"{{doc}}`{body}`: no page book/{target}.md or .ipynb")
-    text = m["text"] if m else page_title(source)
+    text = text or page_title(source)
     url, branch = book.repository()
     return f"[{text}]({url}/blob/{branch}/{source.relative_to(book.ROOT).as_posix()})"
 
@@ -189,18 +194,17 @@ def page_title(path: Path) -> str:
     """The first level-1 heading of a page (a Markdown file or a notebook)."""
     text = path.read_text()
     if path.suffix == ".ipynb":
-        text = "\n".join(_source(c) for c in json.loads(text)["cells"] if c["cell_type"] == "markdown")
+        text = "\n".join(book.cell_source(c) for c in json.loads(text)["cells"] if c["cell_type"] == "markdown")
     m = re.search(r"^# (.+)$", text, re.M)
     return m[1].strip() if m else path.stem
 
 
 def _numbered(body: str, ctx: Context) -> str:
-    m = re.fullmatch(r"(?P<text>.*?)\s*<(?P<target>[^>]+)>", body, re.S)
-    target = m["target"] if m else body
+    text, target = _text_and_target(body)
     if target not in ctx.figures:
         raise KeyError(f"{ctx.chapter}: {{numref}}`{body}` names no figure of this chapter")
     number = ctx.figures[target]
-    return m["text"].replace("%s", number.removeprefix("Fig. ")) if m else number
+    return text.replace("%s", number.removeprefix("Fig. ")) if text else number
 
 
 def plain_markdown(text: str, ctx: Context) -> str:
@@ -234,17 +238,12 @@ def figure_numbers(nb: dict, chapter_number: int) -> dict:
     return {name: f"Fig. {chapter_number}.{k}" for k, name in enumerate(names, 1)}
 
 
-def _source(cell) -> str:
-    s = cell.get("source", "")
-    return "".join(s) if isinstance(s, list) else s
-
-
 def _md(source: str, cell_id: str) -> dict:
     return {"cell_type": "markdown", "id": cell_id, "metadata": {}, "source": source}
 
 
 def _form(cell: dict, title: str) -> None:
-    cell["source"] = f"{title}\n{_source(cell)}"
+    cell["source"] = f"{title}\n{book.cell_source(cell)}"
     cell["metadata"] = {k: v for k, v in cell["metadata"].items() if k != "tags"}
     cell["metadata"]["cellView"] = "form"
 
@@ -265,7 +264,7 @@ def colab_notebook(nb: dict, chapter: Path, glue: dict, refs: dict, badge_path: 
             if book.SOLUTION_TAG in tags:
                 _form(cell, SOLUTION_TITLE)
             elif "remove-input" in tags:
-                _form(cell, CHECKS_TITLE if "gb.claims." in _source(cell) else NUMBERS_TITLE)
+                _form(cell, CHECKS_TITLE if "gb.claims." in book.cell_source(cell) else NUMBERS_TITLE)
             else:
                 cell["metadata"].pop("tags", None)
             cells.append(cell)
@@ -274,7 +273,7 @@ def colab_notebook(nb: dict, chapter: Path, glue: dict, refs: dict, badge_path: 
                 cells.append(_md(f"**{ctx.figures[figure['name']]}.** "
                                  f"{plain_markdown(figure['caption'], ctx)}", f"{cell['id']}-caption"))
             continue
-        source = _source(cell)
+        source = book.cell_source(cell)
         if "colab-badge.svg" in source:
             badge = book.colab_badge(badge_path or f"colab/{chapter.name}")
             cells += [_md(badge, cell["id"]), _md(NOTE, "colab-note")]

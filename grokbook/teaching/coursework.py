@@ -50,9 +50,7 @@ FAILED = re.compile(r"(\w+): (case \d+ of \d+ failed: .*)")
 STATUSES = ("passed", "failed", "not attempted", "timed out", "did not run")
 
 
-def _source(cell) -> str:
-    s = cell.get("source", "")
-    return "".join(s) if isinstance(s, list) else s
+_source = book.cell_source
 
 
 def _exercise_start(cells) -> int:
