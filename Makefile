@@ -18,6 +18,7 @@ setup:
 	$(PYTHON) -c "import torch" 2>/dev/null || $(PIP) install torch==2.13.0
 	$(PIP) install -e ".[dev,book,cluster]"
 	bash scripts/fetch_mathjax.sh
+	$(PYTHON) scripts/fetch_vega.py
 
 # Each chapter runs once (scripts/execute_chapters.py: cell times, claims, the exercises' checks);
 # the build renders those outputs from the jupyter-cache without executing them again.  A stale

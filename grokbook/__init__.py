@@ -5,7 +5,7 @@ one idea: a sweep is a batch.  K runs are trained as one tensor program.
 
 The package is in five layers, each importing only those below it (docs/ARCHITECTURE.md):
 
-    teaching   checks, plots, widgets, claims, prose, coursework, pages
+    teaching   checks, plots, explorers, claims, prose, coursework, pages
     store      named sweeps, their files, provenance and digest, executors, views
     analysis   pruning, memorization scores, histories, statistics
     engine     tasks, the batched MLP and transformer, the training loop, IPR
@@ -34,7 +34,7 @@ from .analysis.prune import prune_curve, prune_curves, prune_order
 from .store import capacity, sweeps, transformer_diagram
 from .store.files import CacheError
 from .store.sweeps import get_sweep, load_sweep, run_sweep
-from .teaching import claims, prose, widgets
+from .teaching import claims, explorers, prose
 from .teaching.prose import glue
 from .teaching.checks import every_check as _every_check
 from .teaching.plots import every_plot as _every_plot

@@ -6,7 +6,8 @@ For each page listed in _toc.yml (after `make book`, in _build/html):
   chapter page shows at least one figure;
 - every internal link points to a file that exists, and its #anchor to an element on that page;
 - Sphinx left no unresolved reference or citation (elements of class "problematic", "??");
-- MathJax typeset the math (no raw \\( or \\[ left in the text).
+- MathJax typeset the math (no raw \\( or \\[ left in the text);
+- the page logs no JavaScript error to the console.
 It writes a full-page screenshot of each page to --screenshots (default _build/screenshots).
 
     python scripts/check_book_html.py [--html _build/html] [--screenshots DIR]
@@ -69,7 +70,11 @@ def check(html_dir: Path, shots: Path | None) -> list[str]:
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=chromium(), args=FLAGS)
         page = browser.new_page(viewport={"width": 1280, "height": 900})
+        errors = []
+        page.on("console", lambda m: m.type == "error" and errors.append(m.text))
+        page.on("pageerror", lambda e: errors.append(str(e)))
         for name in toc_pages():
+            errors.clear()
             path = html_dir / f"{name}.html"
             if not path.exists():
                 problems.append(f"{name}: no page {path}")
@@ -98,6 +103,7 @@ def check(html_dir: Path, shots: Path | None) -> list[str]:
                     problems.append(f"{where}: broken link {href}")
                 elif u.fragment and target.suffix == ".html" and unquote(u.fragment) not in ids_of(target):
                     problems.append(f"{where}: broken anchor {href}")
+            problems += [f"{where}: console error: {e}" for e in errors]
             if shots:
                 page.screenshot(path=str(shots / f"{Path(name).name}.png"), full_page=True)
             print(f"{where}: {len(r['images'])} figures, {r['math']} formulas, "

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Put MathJax 3 (from the npm registry) under _static/mathjax, so the book renders its math
+# Put MathJax 3 (from the npm registry) under _vendor/_static/mathjax, so the book renders its math
 # offline too. The built pages load it from there (_config.yml: mathjax_path).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-dest=_static/mathjax
+dest=_vendor/_static/mathjax
 [ -f "$dest/tex-chtml-full.js" ] && exit 0
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT

@@ -46,7 +46,7 @@ def main() -> int:
     if src.exists():
         shutil.rmtree(src)
     src.mkdir()
-    for name in ("book", "_static"):
+    for name in ("book", "_static", "_vendor"):
         (src / name).symlink_to(ROOT / name)
     config = (ROOT / "_config.yml").read_text()
     config = config.replace("  execute_notebooks: cache", f"  execute_notebooks: cache\n  cache: {out / 'cache'}")

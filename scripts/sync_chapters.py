@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from grokbook.teaching.book import ROOT, chapters, colab_badge, repository  # noqa: E402
+from grokbook.teaching.book import BOOK_BADGE, ROOT, chapters, colab_badge, repository  # noqa: E402
 
 SETUP = '''# Setup (safe to re-run). In Colab: fetch the repository -- the grokbook package and its
 # cached results -- and put it on the path. Locally (pip install -e .) this does nothing.
@@ -35,7 +35,7 @@ def standard_cells(path: Path):
     url, branch = repository()
     # the badge opens the chapter's Colab copy (colab/, plain Markdown: grokbook.teaching.colab)
     badge = {"cell_type": "markdown", "id": "colab-badge", "metadata": {},
-             "source": colab_badge(f"colab/{path.name}")}
+             "source": colab_badge(f"colab/{path.name}", image=BOOK_BADGE)}
     setup = {"cell_type": "code", "execution_count": None, "id": "setup", "metadata": {"tags": ["remove-cell"]},
              "outputs": [], "source": SETUP.format(url=url, branch=branch)}
     return [badge, setup]

@@ -124,3 +124,20 @@ def test_every_chapter_figure_is_numbered_and_captioned(built_book):
             if not (inside and caption and 'class="caption-number"' in caption.group()):
                 problems.append(f"{page.name}: image {m.group(1)} is not in a numbered, captioned figure")
     assert not problems, "\n".join(problems)
+
+
+@pytest.mark.built_book
+def test_explorers_driven_in_chromium_offline(built_book):
+    """Each of the four explorers, on its page with every request outside the book refused: it
+    renders with no console error, shows for a chosen cell, step or fraction the stored value,
+    keeps its static picture without JavaScript, and its page stays under a few MB
+    (scripts/check_explorers.py)."""
+    log, html = built_book
+    pytest.importorskip("playwright", reason="pip install playwright (drives the system Chromium)")
+    import check_explorers
+    if not any(shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome")):
+        if os.environ.get("CI"):
+            pytest.fail("CI must install Chromium (apt-get install chromium)")
+        pytest.skip("no Chromium on this machine")
+    problems = check_explorers.check(html)
+    assert not problems, "\n".join(problems)

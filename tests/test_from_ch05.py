@@ -1,5 +1,5 @@
-"""The assertion chapter 5 made about the code, as tests (issue 30): the pruning explorer shows
-gb.prune_curves' curves and reports the row its controls select; and a pruning curve is what the
+"""The assertion chapter 5 made about the code, as tests (issue 30): the pruning explorer holds
+gb.prune_curves' curves and, at each fraction, the neurons a brute-force ranking prunes; and a pruning curve is what the
 chapter's idea says it is, the network with the pruned neurons' terms deleted from the output sum
 (checked against a float64 loop over the pairs and the neurons that knows nothing of masks or
 batches).  Small trained networks, a few seconds."""
@@ -10,9 +10,6 @@ import pytest
 import torch
 
 import grokbook as gb
-
-pytest.importorskip("ipywidgets")
-from grokbook.teaching import widgets  # noqa: E402
 
 FRACTIONS = np.linspace(0, 1, 21).round(2)  # the chapter's fractions
 
@@ -26,18 +23,29 @@ def coexisting():
 
 
 def test_the_explorer_shows_gb_prune_curves(coexisting):
-    """Chapter 5, 'Explore': the explorer's curves are gb.prune_curves' (every order, the
-    chapter's fractions), and at the position the book draws (lowest IPR first, some fraction)
-    its summary reports that row's accuracies."""
-    ex = widgets.pruning_explorer(coexisting, fractions=FRACTIONS)
+    """Chapter 5, 'Explore': at every order and fraction the explorer holds gb.prune_curves' row,
+    and its histograms split the neurons as a plain ranking by IPR (random: prune_order) does."""
+    pytest.importorskip("altair")
+    ipr = gb.model_ipr(coexisting.model)[0]
     reference = gb.prune_curves(coexisting.model, coexisting.data, fractions=FRACTIONS)
-    assert ex.curves.equals(reference)
-    for order, fraction in [("low", 0.65), ("high", 0.3), ("random", 0.5)]:
-        ex.order.value, ex.fraction.value = order, float(fraction)
-        row = reference[(reference.order == order) & np.isclose(reference.fraction, fraction)].iloc[0]
-        assert ex.update().test_acc == row.test_acc
-        assert f"test {row.test_acc:.1%}" in ex.summary.value
-        assert f"changed labels fitted {row.corrupt_acc:.1%}" in ex.summary.value
+    states = gb.explorers.pruning_explorer(ipr, reference, "low", 0.65).tables["states"]
+    assert len(states) == 3 * len(FRACTIONS)
+    N = len(ipr)
+    for row in states.itertuples():
+        order = {v: k for k, v in gb.explorers.ORDER_NAMES.items()}[row.order]
+        want = reference[(reference.order == order) & np.isclose(reference.fraction, row.fraction)]
+        for m in ("test_acc", "corrupt_acc", "clean_acc"):
+            assert row._asdict()[m] == pytest.approx(want[m].iloc[0], abs=1e-4)
+        ranked = (sorted(range(N), key=lambda k: float(ipr[k]), reverse=order == "high")
+                  if order != "random" else gb.prune_order(ipr, "random", 0).tolist())
+        gone = ranked[:round(row.fraction * N)]
+        assert row.pruned == len(gone)
+        edges = np.linspace(0, 1, len(row.gone) + 1)
+        count = lambda ks: [sum(1 for k in ks if edges[b] <= min(float(ipr[k]), 1) and
+                                (min(float(ipr[k]), 1) < edges[b + 1] or b == len(edges) - 2))
+                            for b in range(len(edges) - 1)]
+        assert list(row.gone) == count(gone)
+        assert list(row.kept) == count([k for k in range(N) if k not in set(gone)])
 
 
 def brute_force_curve(model, data, run, order, fractions):

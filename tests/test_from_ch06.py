@@ -38,21 +38,26 @@ def test_stored_quick_sweep_has_the_profiles_weight_decays(quick_wd):
 
 
 def test_phase_explorer_shows_the_sweeps_run_at_every_cell(quick_wd):
-    """The explorer, set to a panel, alpha and xi, shows the run that a plain filter of the runs
-    table finds at that cell (seed 0): every cell of the Full Inversion panel (the chapter's), and
-    one cell of every panel."""
-    pytest.importorskip("ipywidgets")
-    import matplotlib.pyplot as plt
-
-    from grokbook.teaching import widgets
-    ex = widgets.phase_explorer(quick_wd)
+    """The explorer holds, at every panel and cell, the run that a plain filter of the runs table
+    finds there (seed 0), its final accuracies, the phase most of the cell's seeds reach (counted
+    here), and its curves: the history of that run in whole percents."""
+    pytest.importorskip("altair")
+    import grokbook as gb
+    cells, steps = gb.explorers.phase_cells([quick_wd])
     runs = quick_wd.runs
-    wds, alphas, xis = (sorted(runs[c].unique()) for c in ("wd", "alpha", "xi"))
-    cells = [(wds[2], a, x) for a in alphas for x in xis] + [(w, alphas[-1], xis[1]) for w in wds]
-    for wd, alpha, xi in cells:
-        ex.panel.value, ex.alpha.value, ex.xi.value = f"wd = {wd:g}", alpha, xi
-        hit = runs[(runs.wd == wd) & np.isclose(runs.alpha, alpha) & np.isclose(runs.xi, xi)
-                   & (runs.data_seed == 0)]
-        assert len(hit) == 1
-        assert ex.update().run == hit.run.iloc[0]
-        plt.close("all")  # each update draws the cell's figure
+    assert len(cells) == runs.groupby(["wd", "alpha", "xi"]).ngroups
+    for c in cells.itertuples():
+        wd = float(c.panel.removeprefix("wd = "))
+        here = runs[np.isclose(runs.wd, wd) & np.isclose(runs.alpha, c.alpha)
+                    & np.isclose(runs.xi, c.xi)]
+        hit = here[here.data_seed == 0]
+        assert len(hit) == 1 and c.run == hit.run.iloc[0]
+        assert c.test_acc == pytest.approx(hit.test_acc.iloc[0], abs=1e-4)
+        counts = here.phase.value_counts()
+        top = counts.max()
+        assert counts[c.phase] == top and c.share == pytest.approx(top / len(here))
+        h = quick_wd.history[quick_wd.history.run == c.run].set_index("step").sort_index()
+        mine = steps[steps.panel == c.panel].sort_values("i")
+        kept = mine.step.tolist()
+        assert kept[0] == h.index[0] and kept[-1] == h.index[-1] and len(kept) <= 25
+        assert c.te == [round(100 * h.test_acc[s]) for s in kept]

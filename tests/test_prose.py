@@ -105,7 +105,7 @@ from grokbook.teaching import pages  # noqa: E402
 CHECK_SHARE = 0.15  # at most this share of a chapter's visible code lines are checks (outside the exercises)
 PAGE_WIDTH = 77  # characters of code a 1280-pixel-wide window shows before it cuts a line (measured in Chromium: 77.4)
 HIDDEN_INPUT = {"remove-input", "hide-input"}
-NOT_IN_A_CLAIMS_CELL = re.compile(r"\bgb\.train\(|\bgb\.plots\.|\bplt\.|\bprune|\btrain_at\(|\bgb\.widgets\.|"
+NOT_IN_A_CLAIMS_CELL = re.compile(r"\bgb\.train\(|\bgb\.plots\.|\bplt\.|\bprune|\btrain_at\(|\bgb\.explorers\.|"
                                   r"\bgb\.transformer\.train|\.fit\(|\bmz\.\w*(?:ensemble|train)")
 PLUMBING = [r"\b(?:quick|book|full) profile", r"\bprofiles?\b", r"\.npz\b", r"\bSLURM\b", r"\bDask\b",
             r"\bhash(?:es)?\b", r"\bexecutor", r"jupyter-cache", r"describe\(\)", r"results/",

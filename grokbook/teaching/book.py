@@ -10,8 +10,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 SOLUTION_TAG = "hide-cell"  # a solution cell of a chapter's Exercises (collapsed in the book)
-BADGE = ("[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]"
+BADGE = ("[![Open In Colab]({image})]"
          "(https://colab.research.google.com/github/{slug}/blob/{branch}/{path})")
+COLAB_BADGE = "https://colab.research.google.com/assets/colab-badge.svg"  # Colab's own picture
+BOOK_BADGE = "../_static/colab-badge.svg"  # the chapters' copy: the book's pages load nothing from outside
 
 
 def repository() -> tuple[str, str]:
@@ -29,11 +31,12 @@ def chapters() -> list[Path]:
     return [ROOT / f"{f}.ipynb" for f in files if (ROOT / f"{f}.ipynb").exists()]
 
 
-def colab_badge(path: str) -> str:
+def colab_badge(path: str, image: str = COLAB_BADGE) -> str:
     """The markdown of a Colab badge that opens ``path`` (relative to the repository's root) on
-    the repository's branch."""
+    the repository's branch; ``image``: its picture (Colab's, or the book's ``BOOK_BADGE``)."""
     url, branch = repository()
-    return BADGE.format(slug=url.removeprefix("https://github.com/"), branch=branch, path=path)
+    return BADGE.format(slug=url.removeprefix("https://github.com/"), branch=branch, path=path,
+                        image=image)
 
 
 def cell_source(cell) -> str:
