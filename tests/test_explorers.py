@@ -194,3 +194,48 @@ def test_phase_explorer_refuses_a_panel_or_cell_it_does_not_have():
         ex.phase_cells([quick, quick])
     spec = ex.phase_explorer([quick]).chart.to_dict(validate=True)
     assert {p["name"] for p in spec["params"]} >= {"panel", "cell"}
+
+
+def test_outside_the_book_the_explorer_loads_vega_from_the_cdn(explorers, tmp_path):
+    """In Colab or Jupyter (no ``data-content_root`` on the page) the loader asks jsDelivr for
+    VEGA_JS's files.  Chromium answers those addresses with the files fetched for the book (every
+    other request refused): the explorer draws, with no console error."""
+    import os
+    import shutil
+    from pathlib import Path
+    pytest.importorskip("playwright")
+    vega = Path(__file__).resolve().parents[1] / "_vendor" / "_static" / "vega"
+    browser_path = next((shutil.which(n) for n in ("chromium", "chromium-browser") if shutil.which(n)),
+                        None)
+    if browser_path is None or not vega.is_dir():
+        if os.environ.get("CI"):
+            pytest.fail("CI has Chromium and runs make setup (scripts/fetch_vega.py) first")
+        pytest.skip("no Chromium or no fetched Vega (python scripts/fetch_vega.py)")
+    from playwright.sync_api import sync_playwright
+    page_file = tmp_path / "notebook-output.html"
+    page_file.write_text("<!doctype html><html><head><meta charset='utf-8'></head><body>"
+                         + explorers["pruning"].html() + "</body></html>")
+    cdn = {ex.CDN.format(name=n, version=v, path=p): vega / f"{n}.min.js" for n, v, p in ex.VEGA_JS}
+    asked, errors = [], []
+
+    def answer(route):
+        url = route.request.url
+        if url in cdn:
+            asked.append(url)
+            return route.fulfill(path=str(cdn[url]), content_type="text/javascript")
+        return route.continue_() if url.startswith("file:") else route.abort()
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=browser_path, args=["--no-sandbox"])
+        page = browser.new_page()
+        page.route("**/*", answer)
+        page.on("console", lambda m: m.type == "error" and errors.append(m.text))
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(page_file.as_uri())
+        page.wait_for_selector(".gb-explorer[data-ready]", timeout=15000)
+        texts = page.evaluate("[...document.querySelectorAll('.gb-explorer svg text')]"
+                              ".map(t => t.textContent)")
+        browser.close()
+    assert asked == list(cdn), asked
+    assert not errors, errors
+    assert any(t.startswith("9 neurons pruned (30%), highest IPR first") for t in texts), texts
