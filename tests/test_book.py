@@ -109,20 +109,24 @@ def test_pages_render_in_chromium(built_book):
 
 @pytest.mark.built_book
 def test_every_chapter_figure_is_numbered_and_captioned(built_book):
-    """Each image a chapter draws sits in a numbered figure with its caption (myst-nb's figure
-    metadata), so the text can say "Fig. 4.2" and the reader knows what the figure shows."""
+    """Each image a chapter draws, and each explorer, sits in a numbered figure with its caption
+    (myst-nb's figure metadata), so the text can say "Fig. 4.2" and the reader knows what the
+    figure shows."""
     log, html = built_book
     problems = []
     for page in sorted((html / "book").glob("[0-9][0-9]_*.html")):
         main = page.read_text().split('<main', 1)[-1]
-        for m in re.finditer(r'<img\b[^>]*src="([^"]+)"', main):
-            if "_images/" not in m.group(1):  # a chapter's figures; not the theme's icons (Colab's logo)
+        drawn = r'<img\b[^>]*src="([^"]+)"|<div class="gb-explorer" id="([^"]+)"'
+        for m in re.finditer(drawn, main):
+            if m.group(1) is not None and ("_images/" not in m.group(1)  # not the theme's icons
+                                           or "colab-badge" in m.group(1)):  # nor the badge
                 continue
             before, after = main[:m.start()], main[m.end():]
             inside = before.rfind("<figure") > before.rfind("</figure>")
             caption = re.match(r'(?s).*?</figure>', after)
             if not (inside and caption and 'class="caption-number"' in caption.group()):
-                problems.append(f"{page.name}: image {m.group(1)} is not in a numbered, captioned figure")
+                problems.append(f"{page.name}: {m.group(1) or m.group(2)} is not in a numbered, "
+                                "captioned figure")
     assert not problems, "\n".join(problems)
 
 
