@@ -94,15 +94,20 @@ def test_book_builds_without_warnings(built_book):
         assert "_static/grokbook.css" in text, f"{page.name}: the book's stylesheet is missing"
 
 
-@pytest.mark.built_book
-def test_pages_render_in_chromium(built_book):
-    log, html = built_book
+def needs_chromium():
+    """Skip without Playwright or Chromium; in CI, fail: it must have both."""
     pytest.importorskip("playwright", reason="pip install playwright (drives the system Chromium)")
-    import check_book_html
     if not any(shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome")):
         if os.environ.get("CI"):
             pytest.fail("CI must install Chromium (apt-get install chromium)")
         pytest.skip("no Chromium on this machine")
+
+
+@pytest.mark.built_book
+def test_pages_render_in_chromium(built_book):
+    log, html = built_book
+    needs_chromium()
+    import check_book_html
     problems = check_book_html.check(html, html.parent / "screenshots")
     assert not problems, "\n".join(problems)
 
@@ -137,11 +142,7 @@ def test_explorers_driven_in_chromium_offline(built_book):
     keeps its static picture without JavaScript, and its page stays under a few MB
     (scripts/check_explorers.py)."""
     log, html = built_book
-    pytest.importorskip("playwright", reason="pip install playwright (drives the system Chromium)")
+    needs_chromium()
     import check_explorers
-    if not any(shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome")):
-        if os.environ.get("CI"):
-            pytest.fail("CI must install Chromium (apt-get install chromium)")
-        pytest.skip("no Chromium on this machine")
     problems = check_explorers.check(html)
     assert not problems, "\n".join(problems)
