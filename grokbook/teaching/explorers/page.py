@@ -144,8 +144,8 @@ CURVES = ("train_acc", "test_acc", "corrupt_acc", "corrupt_true_acc")
 
 
 def slider_steps(values, most: int) -> np.ndarray:
-    """At most ``most`` of the evenly spaced ``values`` (every k-th, the last one kept), so that a
-    slider's positions and the stored states are the same numbers."""
+    """At most ``most`` of the evenly spaced ``values``: every k-th from the first, so that a
+    slider's evenly spaced positions and the stored states are the same numbers."""
     values = np.asarray(values)
     k = int(np.ceil(len(values) / most))
     return values[::k]

@@ -12,6 +12,13 @@ PRUNE_METRICS = ("test_acc", "corrupt_acc", "corrupt_true_acc", "clean_acc")
 ORDER_NAMES = {"low": "lowest IPR first", "high": "highest IPR first", "random": "random order"}
 
 
+def order_rows(curves: pd.DataFrame, order: str, seed: int) -> pd.DataFrame:
+    """The rows of ``curves`` for ``order``: for the random order, those of its ``seed`` where
+    ``curves`` holds several random orders (a ``seed`` column)."""
+    rows = curves[curves.order == order]
+    return rows[rows.seed == seed] if order == "random" and "seed" in rows else rows
+
+
 def pruning_states(ipr, curves: pd.DataFrame, seed: int = 0, bins: int = 20) -> pd.DataFrame:
     """The pruning explorer's table: one row per order and fraction of ``curves`` (from
     ``gb.prune_curves``; the random order's rows of ``seed`` where it has a ``seed`` column) with
@@ -24,10 +31,7 @@ def pruning_states(ipr, curves: pd.DataFrame, seed: int = 0, bins: int = 20) -> 
     ipr = torch.as_tensor(np.asarray(ipr, dtype=float))
     rows = []
     for order in [o for o in ORDER_NAMES if o in set(curves.order)]:
-        c = curves[curves.order == order]
-        if order == "random" and "seed" in c:
-            c = c[c.seed == seed]
-        c = c.sort_values("fraction")
+        c = order_rows(curves, order, seed).sort_values("fraction")
         masks = prune_masks(ipr, c.fraction.tolist(), order, seed).bool().numpy()
         for (_, r), keep in zip(c.iterrows(), masks):
             rows.append({"order": ORDER_NAMES[order], "fraction": float(r.fraction),
@@ -93,9 +97,7 @@ def pruning_explorer(ipr, curves: pd.DataFrame, order: str = "low", fraction: fl
         color="independent")).add_params(chosen, at).resolve_scale(color="independent").configure_view(stroke=None)
 
     def picture():
-        axes = pruning_view(ipr, curves[curves.order == order] if "seed" not in curves else
-                            curves[(curves.order == order) & curves.seed.fillna(seed).eq(seed)],
-                            order, fraction, seed=seed)
+        axes = pruning_view(ipr, order_rows(curves, order, seed), order, fraction, seed=seed)
         return axes[0].figure
 
     return Explorer("pruning", chart, picture, {"states": states},
