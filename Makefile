@@ -94,6 +94,9 @@ bench-transformer: setup
 	$(PYTHON) benchmarks/bench_transformer.py --json _build/bench_transformer.json
 
 # Student notebooks (the chapters without their solutions) for coursework: book/instructors.md.
+# The student notebooks (assignments/NN_name.ipynb) and their autograders (assignments/autograder/
+# NN_name.zip: for python -m grokbook grade --autograder, and for Gradescope), from the chapters'
+# text: nothing is executed (seconds).
 assignments: setup
 	$(PYTHON) -m grokbook assign --out assignments
 

@@ -96,15 +96,23 @@ def build_parser() -> argparse.ArgumentParser:
     td.add_argument("--results", default=None, help="folder (default: results/ of the repository)")
     td.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
-    asg = sub.add_parser("assign", help="write student notebooks (the chapters without their solutions)")
+    asg = sub.add_parser("assign", help="write student notebooks (the chapters without their solutions) "
+                                        "and their autograders (autograder/NN_name.zip)")
     asg.add_argument("--out", default="assignments", help="folder for the student notebooks")
     asg.add_argument("chapters", nargs="*", help="chapter notebooks (default: every chapter of _toc.yml)")
 
     gr = sub.add_parser("grade", help="grade a folder of submitted notebooks: grades.csv and grades.md")
     gr.add_argument("submissions", help="folder of submitted .ipynb (one per student, or a folder each)")
     gr.add_argument("--out", default="grades", help="folder for grades.csv and grades.md")
+    gr.add_argument("--autograder", default=None,
+                    help="the assignment's autograder (assignments/autograder/NN_name.zip, or the folder it "
+                         "was unpacked into); default: the book chapter whose title each submission carries")
     gr.add_argument("--reference", default=None,
-                    help="the assignment notebook whose exercises are graded (default: each submission's own)")
+                    help="instead of --autograder: the assignment notebook whose exercises are graded")
+    gr.add_argument("--case-seed", type=int, default=None,
+                    help="the seed of the checks' hidden cases (default: a fresh one, written into grades.md)")
+    gr.add_argument("--gradescope", default=None,
+                    help="also write Gradescope's results.json here (one submission)")
     gr.add_argument("--time-limit", type=int, default=600, help="seconds per submission")
     gr.add_argument("--cell-timeout", type=int, default=300, help="seconds per cell")
     return parser
@@ -203,15 +211,21 @@ def main(argv=None) -> int:
         if args.command == "transformer-diagram":
             return transformer_diagram_command(args)
         if args.command == "assign":
-            from .teaching.coursework import write_assignments
+            from .teaching.autograder import write_assignments
             for path in write_assignments(args.out, args.chapters or None):
                 print(path)
             return 0
         if args.command == "grade":
-            from .teaching.coursework import grade
-            table = grade(args.submissions, args.out, reference=args.reference,
-                          time_limit=args.time_limit, cell_timeout=args.cell_timeout)
-            print(table.pivot(index="student", columns="exercise", values="status").to_string()
+            from .teaching.grades import grade
+            table = grade(args.submissions, args.out, reference=args.reference, autograder=args.autograder,
+                          time_limit=args.time_limit, cell_timeout=args.cell_timeout,
+                          case_seed=args.case_seed)
+            if args.gradescope:
+                from .teaching.autograder import gradescope_results
+                gradescope_results(table, args.gradescope)
+            if (table.tampering != "").any():
+                print("tampering found: see grades.md", file=sys.stderr)
+            print(table.pivot(index="student", columns="exercise", values="status").fillna("").to_string()
                   if len(table) else "no submissions found")
             return 0
         out = run_command(args)

@@ -1,7 +1,6 @@
-"""Coursework (grokbook.teaching.coursework): student notebooks from every chapter (that their stubs report
-"not attempted" and their solutions "passed" is checked in the chapters' one execution, by
-scripts/execute_chapters.py); and the grader on a folder of crafted submissions (correct, wrong, crashing,
-endless, empty, not a notebook, one that deletes the files around it)."""
+"""Coursework (grokbook.teaching.coursework): student notebooks and autograders from every chapter (that
+their stubs report "not attempted" and their solutions "passed" is checked in the chapters' one execution,
+by scripts/execute_chapters.py), and the instructors' exercise tables.  The grader: tests/test_grading.py."""
 from __future__ import annotations
 
 import json
@@ -10,9 +9,11 @@ from pathlib import Path
 import pytest
 
 from grokbook.teaching.book import chapters
+from grokbook.teaching.crafted import RIGHT_A, RIGHT_B, STUB_A, STUB_B
 from grokbook.teaching.coursework import (HINT_OPEN, TABLE_BEGIN, TABLE_COMMAND, TABLE_END, check_kind,
-                                          exercise_list, exercise_table, exercises, grade, solution_cells,
-                                          student_notebook, table_in, update_table, write_assignments)
+                                          exercise_list, exercise_table, exercises, solution_cells,
+                                          student_notebook, table_in, update_table)
+from grokbook.teaching.autograder import write_assignments
 
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTERS = chapters()
@@ -58,22 +59,28 @@ def test_every_chapter_has_three_graded_exercises_one_an_experiment(path):
     assert experiments, f"{path.name}: no experiment among {names}"
 
 
-def test_assign_writes_every_chapter_with_a_badge_for_its_own_path(tmp_path):
+def test_assign_writes_every_chapter_with_a_badge_for_its_own_path_and_its_autograder(tmp_path):
+    import shutil
+    import zipfile
+
     out = ROOT / "_build" / "assignments-test"
     written = write_assignments(out)
     try:
         assert [p.name for p in written] == [p.name for p in CHAPTERS]
         badge = source(json.loads(written[0].read_text())["cells"][0])
         assert "colab-badge.svg" in badge and f"_build/assignments-test/{written[0].name}" in badge
+        for path, chapter_path in zip(written, CHAPTERS):
+            with zipfile.ZipFile(out / "autograder" / f"{path.stem}.zip") as z:
+                spec = json.loads(z.read("assignment.json"))
+                assert z.read(spec["notebook"]) == path.read_bytes(), "the zip holds the student notebook as written"
+                assert {"setup.sh", "run_autograder"} <= set(z.namelist())
+            assert [q["check"] for q in spec["questions"]] == exercises(json.loads(chapter_path.read_text()))
     finally:
-        for p in written:
-            p.unlink()
-        out.rmdir()
+        shutil.rmtree(out)
     elsewhere = write_assignments(tmp_path, [CHAPTERS[0]])
     assert f"assignments/{CHAPTERS[0].name}" in source(json.loads(elsewhere[0].read_text())["cells"][0])
 
 
-# ----------------------------------------------------------------------------- grading
 def cell(kind, text, tags=()):
     c = {"cell_type": kind, "id": f"c{abs(hash(text)) % 10**8}", "metadata": {"tags": list(tags)} if tags else {},
          "source": text}
@@ -82,66 +89,13 @@ def cell(kind, text, tags=()):
     return c
 
 
-STUB_A = "def expected_chance_correct(n, p):\n    raise NotImplementedError\n\n\ngb.checks.expected_chance_correct(expected_chance_correct)"
-STUB_B = "def inversion_train_accuracy(xi, p):\n    raise NotImplementedError\n\n\ngb.checks.inversion_train_accuracy(inversion_train_accuracy)"
-RIGHT_A = "def expected_chance_correct(n, p):\n    return n / p\n\n\ngb.checks.expected_chance_correct(expected_chance_correct)"
-RIGHT_B = ("def inversion_train_accuracy(xi, p):\n    return 1 - xi * (1 - 1 / p)\n\n\n"
-           "gb.checks.inversion_train_accuracy(inversion_train_accuracy)")
-
-
 def chapter():
-    return {"nbformat": 4, "nbformat_minor": 5,
-            "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
+    """A chapter's skeleton: two stubs and their solutions, without the exercises' statements."""
+    return {"nbformat": 4, "nbformat_minor": 5, "metadata": {},
             "cells": [cell("markdown", "# A chapter"), cell("code", "import grokbook as gb"),
                       cell("markdown", "## Exercises"),
                       cell("code", STUB_A), cell("code", RIGHT_A.replace("gb.checks", "assert gb.checks"), ["hide-cell"]),
                       cell("code", STUB_B), cell("code", RIGHT_B.replace("gb.checks", "assert gb.checks"), ["hide-cell"])]}
-
-
-def submission(replace: dict):
-    nb = student_notebook(chapter())
-    for c in nb["cells"]:
-        for old, new in replace.items():
-            if source(c) == old:
-                c["source"] = new
-    return nb
-
-
-@pytest.mark.slow
-def test_crafted_submissions_grade_as_they_should(tmp_path):
-    subs = tmp_path / "submissions"
-    subs.mkdir()
-    crafted = {
-        "correct": submission({STUB_A: RIGHT_A, STUB_B: RIGHT_B}),
-        "wrong": submission({STUB_A: RIGHT_A, STUB_B: RIGHT_B.replace("1 - 1 / p", "1")}),
-        "crashing": submission({STUB_A: RIGHT_A.replace("return n / p", "return n / 0"), STUB_B: RIGHT_B}),
-        "endless": submission({STUB_A: RIGHT_A.replace("return n / p", "while True:\n        pass"), STUB_B: RIGHT_B}),
-        "empty": submission({}),
-        "vandal": submission({STUB_A: "import os\nfor f in os.listdir('.'):\n    os.remove(f)\n" + RIGHT_A}),
-    }
-    for name, nb in crafted.items():
-        (subs / f"{name}.ipynb").write_text(json.dumps(nb))
-    (subs / "garbled.ipynb").write_text("{ not json")
-    reference = tmp_path / "assignment.ipynb"
-    reference.write_text(json.dumps(student_notebook(chapter())))
-    table = grade(subs, tmp_path / "grades", reference=reference, time_limit=120, cell_timeout=15)
-    got = {(r.student, r.exercise): r.status for r in table.itertuples()}
-    A, B = "expected_chance_correct", "inversion_train_accuracy"
-    want = {("correct", A): "passed", ("correct", B): "passed",
-            ("wrong", A): "passed", ("wrong", B): "failed",
-            ("crashing", A): "failed", ("crashing", B): "passed",
-            ("endless", A): "timed out", ("endless", B): "passed",
-            ("empty", A): "not attempted", ("empty", B): "not attempted",
-            ("vandal", A): "passed", ("vandal", B): "not attempted",
-            ("garbled", A): "did not run", ("garbled", B): "did not run"}
-    assert got == want
-    messages = {(r.student, r.exercise): r.message for r in table.itertuples()}
-    assert messages[("wrong", B)].startswith("case ") and "failed" in messages[("wrong", B)]
-    assert "ZeroDivisionError" in messages[("crashing", A)]
-    assert (subs / "correct.ipynb").exists() and len(list(subs.iterdir())) == 7, "the vandal deleted only its copy"
-    csv = (tmp_path / "grades" / "grades.csv").read_text()
-    md = (tmp_path / "grades" / "grades.md").read_text()
-    assert csv.count("\n") == len(want) + 1 and "| correct | passed | passed |" in md
 
 
 def defined_names(text):

@@ -2,7 +2,7 @@
 (book/02_grokking_clean.ipynb), in the order the chapter calls them."""
 from __future__ import annotations
 
-from .harness import assert_settings, remeasured, report, report_experiment, same_step
+from .harness import assert_settings, case_seed, remeasured, report, report_experiment, same_step
 
 __all__ = ["first_crossing", "grokking_delay", "more_data_shorter_delay"]
 
@@ -24,7 +24,7 @@ def first_crossing(fn) -> bool:
             same_step(got, want(steps, values, threshold), what)
         return run
 
-    g = np.random.default_rng(3)
+    g = np.random.default_rng(case_seed(3))
     cases = [
         case([0, 10, 20, 30, 40], [0.1, 0.5, 0.97, 0.99, 1.0], 0.99, "a rising curve"),
         case([0, 5, 10, 20, 40, 80], [0.0, 0.2, 0.9, 0.6, 0.95, 1.0], 0.9,
@@ -52,7 +52,7 @@ def grokking_delay(fn) -> bool:
 
     from ...analysis.history import grokking_steps
 
-    g = np.random.default_rng(4)
+    g = np.random.default_rng(case_seed(4))
 
     def frame(K, T, every):
         steps = np.arange(T) * every

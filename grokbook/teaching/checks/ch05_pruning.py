@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from .harness import as_frame, close, report, report_experiment
+from .harness import as_frame, case_seed, close, report, report_experiment
 
 __all__ = ["prune_mask", "pruned_output", "pruning_by_norm"]
 
@@ -15,7 +15,7 @@ def prune_mask(fn) -> bool:
     (1 keeps a neuron, 0 prunes it.)"""
     from ...analysis.prune import prune_masks
 
-    g = torch.Generator().manual_seed(7)
+    g = torch.Generator().manual_seed(case_seed(7))
 
     def case(N, fraction, order):
         ipr = torch.rand(N, generator=g, dtype=torch.float64)
@@ -36,7 +36,7 @@ def pruned_output(fn) -> bool:
     the neurons where ``mask`` (N,) is 0 removed: W (mask * (U[:, m] + V[:, n])^2)."""
     from ...engine.models import BatchedMLP
 
-    g = torch.Generator().manual_seed(8)
+    g = torch.Generator().manual_seed(case_seed(8))
 
     def reference(U, V, W, mask, m, n):
         with torch.no_grad():

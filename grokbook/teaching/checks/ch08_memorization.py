@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from .harness import as_frame, close, report, report_experiment
+from .harness import as_frame, case_seed, close, report, report_experiment
 
 __all__ = ["feldman_score", "roc_auc", "loo_change", "margin_score"]
 
@@ -17,7 +17,7 @@ def feldman_score(fn) -> bool:
 
     from ...analysis.memorization import feldman_scores
 
-    g = np.random.default_rng(11)
+    g = np.random.default_rng(case_seed(11))
 
     def case(t, P, q):
         member = torch.as_tensor(g.random((t, P)) < q)
@@ -44,7 +44,7 @@ def roc_auc(fn) -> bool:
 
     from ...analysis.memorization import roc_auc as reference
 
-    g = np.random.default_rng(12)
+    g = np.random.default_rng(case_seed(12))
 
     def case(n, levels, what):
         scores = g.integers(0, levels, n).astype(float) if levels else g.normal(size=n)
@@ -62,7 +62,7 @@ def loo_change(fn) -> bool:
     """``fn(X, Y, lam)`` returns, for every row i of the ridge regression from X (n, d) to
     Y (n, q), how much leaving row i out changes its own prediction, yhat_i - yhat_i^(-i), an
     (n, q) array -- through the hat matrix, without refitting."""
-    g = torch.Generator().manual_seed(13)
+    g = torch.Generator().manual_seed(case_seed(13))
 
     def case(n, d, q, lam):
         X = torch.randn(n, d, generator=g, dtype=torch.float64)
