@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import json
 import pickle
+import subprocess
+import sys
 import time
 import zipfile
 from pathlib import Path
@@ -213,6 +215,19 @@ def test_gradescope_gets_one_test_per_exercise(tmp_path):
     assert out["tests"][1]["output"] == "failed: case 1" and all(t["max_score"] == 1.0 for t in out["tests"])
 
 
+def test_without_an_autograder_each_submission_is_graded_as_the_chapter_its_title_names(tmp_path):
+    by_title = grading.book_assignments()
+    assert len(by_title) == len(chapters())
+    for path in chapters():
+        chapter = json.loads(path.read_text())
+        assert by_title[grading.title(chapter)].questions == grading.questions(chapter, path.stem)
+    nb = student_notebook(crafted.chapter())  # titled "A chapter": none of the book's
+    (tmp_path / "subs").mkdir()
+    (tmp_path / "subs" / "s.ipynb").write_text(json.dumps(nb))
+    table = grade(tmp_path / "subs", tmp_path / "g")
+    assert table.status.tolist() == ["did not run"] and "name the assignment with --autograder" in table.message[0]
+
+
 def test_bad_arguments_are_named(tmp_path):
     with pytest.raises(ValueError, match="submissions must be a folder"):
         grade(tmp_path / "none", tmp_path / "g")
@@ -256,8 +271,10 @@ def test_the_crafted_submissions_and_forgeries_grade_as_they_should(tmp_path):
 
 @pytest.mark.slow
 def test_chapter_1s_assignment_graded_with_its_solutions_pasted_in(tmp_path):
-    """A real assignment, from ``write_assignments``' zip: chapter 1 run in a kernel, its four
-    checks computed outside it (the experiment's arguments are the chapter's own values)."""
+    """A real assignment, from ``write_assignments``' zip, graded by the command of the zip's own
+    ``run_autograder`` (Gradescope's, with its folders moved under tmp_path): chapter 1 run in a
+    kernel, its four checks computed outside it (the experiment's arguments are the chapter's own
+    values), and Gradescope's results.json."""
     from grokbook.teaching.autograder import write_assignments
     from grokbook.teaching.coursework import solution_cells
 
@@ -271,6 +288,27 @@ def test_chapter_1s_assignment_graded_with_its_solutions_pasted_in(tmp_path):
         student["cells"][i]["source"] = "".join(solution["source"]).replace("assert gb.checks", "gb.checks")
     (tmp_path / "subs").mkdir()
     (tmp_path / "subs" / "solved.ipynb").write_text(json.dumps(student))
-    table = grade(tmp_path / "subs", tmp_path / "g", autograder=tmp_path / "a" / "autograder" / f"{path.stem}.zip",
-                  time_limit=300, cell_timeout=120)
+    # graded as Gradescope would: the zip unpacked into <root>/source, the command of its run_autograder
+    root = tmp_path / "autograder"
+    with zipfile.ZipFile(tmp_path / "a" / "autograder" / f"{path.stem}.zip") as z:
+        z.extractall(root / "source")
+        run = z.read("run_autograder").decode()
+    command = run[run.index("python3 -m grokbook grade"):].replace("\\\n", " ").strip()
+    command = command.replace("/autograder/submission", str(tmp_path / "subs")).replace("/autograder", str(root))
+    command = command.replace("python3", sys.executable, 1)
+    subprocess.run(command, shell=True, check=True, cwd=tmp_path, timeout=600)
+    table = pd.read_csv(root / "results" / "grades" / "grades.csv", keep_default_na=False)
     assert table.status.tolist() == ["passed"] * 4, table.to_string()
+    results = json.loads((root / "results" / "results.json").read_text())
+    assert results["score"] == 4.0 and [t["name"] for t in results["tests"]] == table.exercise.tolist()
+
+
+def test_the_instructors_page_states_the_forgeries_verdicts_as_graded():
+    """The table of book/instructors.md: each crafted forgery, and the verdict EXPECTED (and the
+    test above) give the exercise it forges."""
+    text = (ROOT / "book" / "instructors.md").read_text()
+    table = text[text.index("| submission | what it does | verdict |"):].split("\n\n")[0].splitlines()[2:]
+    rows = {r.split("|")[1].strip().replace(" ", "_"): r.split("|")[3].strip() for r in table}
+    assert set(rows) == set(crafted.FORGED)
+    for name, said in rows.items():  # the exercise it forges (the memorized one forges only the first)
+        assert said.split(",")[0].split(" (")[0] == crafted.EXPECTED[name][crafted.A], (name, said)

@@ -5,8 +5,9 @@ gets full points there; grokbook's grader must give it none (``crafted.EXPECTED`
 asserted here is what otter 7.0.0 gave when this was written, nothing assumed: a replaced check
 and a replaced ``report`` (where chapter 1's checks look it up) get full points under otter; a
 replaced ``pickle.dump`` makes otter's grading process run the student's code when it unpickles
-the results (it creates a file), where grokbook's grader reads no pickle.  About a minute:
-``otter assign`` and six ``otter run``s, a kernel each.
+the results (it creates a file), where grokbook's grader reads no pickle; a submission that edits
+another on disk changes that one's grade.  About a minute:
+``otter assign`` and eight ``otter run``s, a kernel each.
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ import pytest
 from grokbook.teaching import crafted
 
 ROOT = Path(__file__).resolve().parents[1]
-NAMES = ("correct", "empty", "printed", "replaced_check", "patched_report", "pickled_results")
+NAMES = ("correct", "editor", "empty", "printed", "replaced_check", "patched_report", "pickled_results", "wrong")
 
 
 @pytest.fixture(scope="module")
@@ -61,4 +62,7 @@ def test_forgeries_pass_under_otter_and_must_not_under_grokbook(otter_points, ot
     # found no results in it and gave no grade
     assert otter_scores[1]["pickle marker created"]
     assert "not a GradingResults" in otter_scores[2]["pickled_results"]
+    # the editor (graded first, by name) fixed wrong.ipynb on disk, and otter graded the edited file
+    assert otter_scores[1]["wrong.ipynb edited"] and otter_points["wrong"] == [1, 1]
+    assert crafted.EXPECTED["wrong"][crafted.B] == "failed"
     assert "passed" not in crafted.EXPECTED["pickled_results"].values()

@@ -258,7 +258,8 @@ def work(notebook: Path, job: dict, fd: int) -> None:
     folder.mkdir()
     nb = nbformat.read(notebook, as_version=4)
     client = NotebookClient(nb, timeout=job["cell_timeout"], kernel_name="python3", allow_errors=True,
-                            interrupt_on_timeout=True, resources={"metadata": {"path": str(notebook.parent)}})
+                            interrupt_on_timeout=True, shutdown_kernel="immediate",
+                            resources={"metadata": {"path": str(notebook.parent)}})
     results = {}
     try:
         with client.setup_kernel():
