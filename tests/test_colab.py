@@ -17,7 +17,7 @@ import types
 import pytest
 from markdown_it import MarkdownIt
 
-from grokbook.teaching import book, colab, coursework
+from grokbook.teaching import autograder, book, colab, coursework
 
 CHAPTERS = book.chapters()
 MD = MarkdownIt("commonmark")
@@ -81,7 +81,7 @@ def test_colab_notebook_renders_completely(chapter):
 
 
 def test_student_notebooks_render_completely(tmp_path):
-    written = coursework.write_assignments(tmp_path)
+    written = autograder.write_assignments(tmp_path)
     for path, chapter in zip(written, CHAPTERS):
         nb = json.loads(path.read_text())
         assert_plain_and_complete(nb, chapter)
