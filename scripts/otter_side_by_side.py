@@ -18,7 +18,7 @@ order grokbook grades them (by file name):
 seconds is killed, its kernel with it).  It prints a markdown table, otter's points per question
 beside ``crafted.EXPECTED``, then what the submissions did outside otter's kernel: the pickle
 bomb's marker file, the editor's edit of wrong.ipynb and its grades/ (its background process is
-killed here, by its id).  Run it (2-3 minutes for all 14):
+killed here, by its id).  Run it (about 3 minutes for all of them):
 
     python scripts/otter_side_by_side.py [--only correct,printed] [--out DIR] [--json PATH] [--timeout S]
 """

@@ -244,7 +244,7 @@ def test_the_crafted_submissions_and_forgeries_grade_as_they_should(tmp_path):
         (subs / f"{name}.ipynb").write_text(nb if isinstance(nb, str) else json.dumps(nb))
     wrong_before = (subs / "wrong.ipynb").read_bytes()
     zip_path = write_autograder(student_notebook(crafted.chapter()), "crafted", tmp_path / "autograder.zip")
-    table = grade(subs, grades_dir, autograder=zip_path, time_limit=120, cell_timeout=15)
+    table = grade(subs, grades_dir, autograder=zip_path, time_limit=120, cell_timeout=8)
     got = {}
     for r in table.itertuples():
         got.setdefault(r.student, {})[r.exercise] = r.status

@@ -7,7 +7,7 @@ and a replaced ``report`` (where chapter 1's checks look it up) get full points 
 replaced ``pickle.dump`` makes otter's grading process run the student's code when it unpickles
 the results (it creates a file), where grokbook's grader reads no pickle; a submission that edits
 another on disk changes that one's grade.  About a minute:
-``otter assign`` and eight ``otter run``s, a kernel each.
+``otter assign`` and seven ``otter run``s, a kernel each.
 """
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ import pytest
 from grokbook.teaching import crafted
 
 ROOT = Path(__file__).resolve().parents[1]
-NAMES = ("correct", "editor", "empty", "printed", "replaced_check", "patched_report", "pickled_results", "wrong")
+NAMES = ("correct", "editor", "printed", "replaced_check", "patched_report", "pickled_results", "wrong")
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +49,6 @@ def otter_points(otter_scores):
 @pytest.mark.slow
 def test_otter_grades_the_honest_submissions(otter_points):
     assert otter_points["correct"] == [1, 1]
-    assert otter_points["empty"] == [0, 0]
     assert otter_points["printed"] == [0, 0]  # printed pass lines fool no test
 
 

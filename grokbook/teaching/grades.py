@@ -129,7 +129,7 @@ def write_grades(table, out_dir: Path, salt: int) -> None:
         lines += ["| student | " + " | ".join(summary.columns) + " |",
                   "|---" * (len(summary.columns) + 1) + "|"]
         lines += [f"| {student} | " + " | ".join(str(v) for v in row) + " |" for student, row in summary.iterrows()]
-    failed = table[table.status != "passed"]
+    failed = table[(table.status != "passed") & (table.message != "")]
     if len(failed):
         lines += ["", "## Messages", ""] + [f"- {r.student}, {r.exercise}: {r.status}" + (f" — {r.message}" if r.message else "")
                                             for r in failed.itertuples()]
