@@ -312,3 +312,23 @@ def test_the_instructors_page_states_the_forgeries_verdicts_as_graded():
     assert set(rows) == set(crafted.FORGED)
     for name, said in rows.items():  # the exercise it forges (the memorized one forges only the first)
         assert said.split(",")[0].split(" (")[0] == crafted.EXPECTED[name][crafted.A], (name, said)
+
+
+def test_a_changed_package_stops_grading_and_names_the_submission(tmp_path, monkeypatch):
+    """The package's files are compared after every submission (here the workers are stand-ins
+    and the package 'changes' while the second submission runs)."""
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    for name in ("a", "b", "c"):
+        (subs / f"{name}.ipynb").write_text(json.dumps(student_notebook(crafted.chapter())))
+    digests = iter(["start", "start", "changed", "changed", "changed"])
+    monkeypatch.setattr(grading, "package_digest", lambda: next(digests))
+    monkeypatch.setattr(grading, "run_worker",
+                        lambda notebook, work, job, limit: ({q["check"]: ("passed", "") for q in job["questions"]}, ""))
+    zip_path = write_autograder(student_notebook(crafted.chapter()), "crafted", tmp_path / "a.zip")
+    table = grade(subs, tmp_path / "g", autograder=zip_path)
+    by = table.drop_duplicates("student").set_index("student")
+    assert table[table.student == "a"].status.tolist() == ["passed", "passed"] and by.tampering["a"] == ""
+    assert "changed the grokbook package on disk" in by.tampering["b"]
+    assert table[table.student == "c"].status.tolist() == ["did not run"] * 2
+    assert "while b ran" in by.message["c"]
