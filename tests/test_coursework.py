@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from grokbook.teaching.book import chapters
-from grokbook.teaching.crafted import RIGHT_A, RIGHT_B, STUB_A, STUB_B
+from grokbook.teaching.crafted import RIGHT_A, RIGHT_B, STUB_A, STUB_B, cell
 from grokbook.teaching.coursework import (HINT_OPEN, TABLE_BEGIN, TABLE_COMMAND, TABLE_END, check_kind,
                                           exercise_list, exercise_table, exercises, solution_cells,
                                           student_notebook, table_in, update_table)
@@ -79,14 +79,6 @@ def test_assign_writes_every_chapter_with_a_badge_for_its_own_path_and_its_autog
         shutil.rmtree(out)
     elsewhere = write_assignments(tmp_path, [CHAPTERS[0]])
     assert f"assignments/{CHAPTERS[0].name}" in source(json.loads(elsewhere[0].read_text())["cells"][0])
-
-
-def cell(kind, text, tags=()):
-    c = {"cell_type": kind, "id": f"c{abs(hash(text)) % 10**8}", "metadata": {"tags": list(tags)} if tags else {},
-         "source": text}
-    if kind == "code":
-        c.update(execution_count=None, outputs=[])
-    return c
 
 
 def chapter():

@@ -108,7 +108,8 @@ FORGED = ("memorized", "printed", "replaced_check", "patched_report", "patched_p
           "pickled_results", "editor")
 
 
-def _cell(kind, text, tags=()):
+def cell(kind, text, tags=()):
+    """A notebook cell of ``kind`` ('markdown' or 'code') holding ``text``, tagged ``tags``."""
     c = {"cell_type": kind, "id": f"c{abs(hash(text)) % 10 ** 8}", "metadata": {"tags": list(tags)} if tags else {},
          "source": text}
     if kind == "code":
@@ -120,14 +121,14 @@ def chapter() -> dict:
     """The two-exercise chapter the crafted submissions answer (its solutions tagged hide-cell)."""
     return {"nbformat": 4, "nbformat_minor": 5,
             "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
-            "cells": [_cell("markdown", "# A chapter"), _cell("code", "import grokbook as gb"),
-                      _cell("markdown", "## Exercises\n\n**1. Correct by chance.** *Easy · about 5 minutes.*\n\n"
+            "cells": [cell("markdown", "# A chapter"), cell("code", "import grokbook as gb"),
+                      cell("markdown", "## Exercises\n\n**1. Correct by chance.** *Easy · about 5 minutes.*\n\n"
                                         "Return the expected number.\n\n:::{dropdown} Hint\nEach redrawn label is "
                                         "uniform over p labels.\n:::"),
-                      _cell("code", STUB_A), _cell("code", RIGHT_A.replace("gb.checks", "assert gb.checks"), ["hide-cell"]),
-                      _cell("markdown", "**2. The ceiling.** *Easy · about 5 minutes.*\n\nReturn it.\n\n"
+                      cell("code", STUB_A), cell("code", RIGHT_A.replace("gb.checks", "assert gb.checks"), ["hide-cell"]),
+                      cell("markdown", "**2. The ceiling.** *Easy · about 5 minutes.*\n\nReturn it.\n\n"
                                         ":::{dropdown} Hint\nCount what the network gets wrong there.\n:::"),
-                      _cell("code", STUB_B), _cell("code", RIGHT_B.replace("gb.checks", "assert gb.checks"), ["hide-cell"])]}
+                      cell("code", STUB_B), cell("code", RIGHT_B.replace("gb.checks", "assert gb.checks"), ["hide-cell"])]}
 
 
 def submission(replace: dict | None = None, added: str | None = None) -> dict:
@@ -140,7 +141,7 @@ def submission(replace: dict | None = None, added: str | None = None) -> dict:
                 c["source"] = new
     if added is not None:
         at = next(i for i, c in enumerate(nb["cells"]) if c["cell_type"] == "code") + 1
-        nb["cells"].insert(at, _cell("code", added))
+        nb["cells"].insert(at, cell("code", added))
     return nb
 
 
